@@ -1,0 +1,65 @@
+"""The Zig compiler of a given release, from PyPI's `ziglang` wheel (which also carries lib/std).
+
+The release's compiler is the one in this environment when the installed `ziglang` matches;
+otherwise it is installed once into the cache ($ZIGLORA_CACHE, default ~/.cache/ziglora) with
+pip, so any release in the version table works without touching the environment.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ziglora.versions import release
+
+
+@dataclass(frozen=True)
+class Zig:
+    version: str
+    exe: Path  # the compiler binary
+    lib_dir: Path  # holds std/, the standard library source
+
+    def run(self, args: list[str], cwd: Path, timeout: float, env: dict | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(self.exe), *args], cwd=cwd, timeout=timeout, capture_output=True, text=True,
+            errors="replace", env=env,
+        )
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("ZIGLORA_CACHE", Path.home() / ".cache" / "ziglora"))
+
+
+def _from_package_dir(version: str, pkg: Path) -> Zig:
+    return Zig(version=version, exe=pkg / "zig", lib_dir=pkg / "lib")
+
+
+def ensure_zig(zig_version: str) -> Zig:
+    """Return the compiler for `zig_version` (a release of the version table), installing it if needed."""
+    wanted = release(zig_version).compiler
+    try:
+        if importlib.metadata.version("ziglang") == wanted:
+            import ziglang
+
+            return _from_package_dir(wanted, Path(ziglang.__file__).parent)
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    target = cache_dir() / "ziglang" / wanted
+    pkg = target / "ziglang"
+    if not (pkg / "zig").is_file():
+        # pip --target into a temp dir, then rename: an interrupted install never looks complete.
+        tmp = target.with_name(f".{wanted}.tmp")
+        subprocess.run(["rm", "-rf", str(tmp)], check=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(tmp), f"ziglang=={wanted}"],
+            capture_output=True, text=True,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"could not install the Zig {wanted} compiler from PyPI (ziglang=={wanted}):\n{proc.stderr}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["rm", "-rf", str(target)], check=True)
+        os.replace(tmp, target)
+    return _from_package_dir(wanted, pkg)
