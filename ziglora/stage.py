@@ -1,0 +1,34 @@
+"""Where a release's files live, and the per-script record that write_manifest.py collects.
+
+Each data script ends with `record_stage(...)`: the sources it read (as returned by
+ziglora.net.download) and the outputs it wrote. The manifest is built from these records,
+so no script needs to know what the others produce.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ziglora.io import sha256_file, write_json
+
+DEFAULT_ROOT = Path("raw_data")
+
+
+def release_dir(zig_version: str, root: Path = DEFAULT_ROOT) -> Path:
+    return Path(root) / f"zig-{zig_version}"
+
+
+def output_entry(release: Path, path: Path, kind: str, records: int | None) -> dict:
+    return {
+        "path": str(Path(path).relative_to(release)),
+        "kind": kind,
+        "records": records,
+        "bytes": Path(path).stat().st_size,
+        "sha256": sha256_file(path),
+    }
+
+
+def record_stage(release: Path, script: str, sources: list[dict], outputs: list[dict]) -> Path:
+    """Write stages/<script>.json. `sources`: {name, url, bytes, sha256}; `outputs`: output_entry(...) dicts."""
+    path = Path(release) / "stages" / f"{script}.json"
+    write_json(path, {"script": script, "sources": sources, "outputs": outputs})
+    return path
