@@ -43,7 +43,8 @@ def download(
     dest = Path(dest)
     if dest.is_file():
         data = dest.read_bytes()
-        return {"url": url, "path": str(dest), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "cached": True}
+        digest = hashlib.sha256(data).hexdigest()
+        return {"url": url, "path": str(dest), "bytes": len(data), "sha256": digest, "cached": True}
     dest.parent.mkdir(parents=True, exist_ok=True)
     last: Exception | None = None
     for attempt in range(retries + 1):

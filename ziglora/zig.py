@@ -58,7 +58,7 @@ def ensure_zig(zig_version: str) -> Zig:
             capture_output=True, text=True,
         )
         if proc.returncode != 0:
-            raise RuntimeError(f"could not install the Zig {wanted} compiler from PyPI (ziglang=={wanted}):\n{proc.stderr}")
+            raise RuntimeError(f"could not install Zig {wanted} from PyPI (ziglang=={wanted}):\n{proc.stderr}")
         target.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["rm", "-rf", str(target)], check=True)
         os.replace(tmp, target)
