@@ -1,0 +1,92 @@
+"""Build stdlib.jsonl: every .zig file of the release's standard library, one record per file.
+
+The std source comes from the compiler of the release (PyPI `ziglang`, see ziglora/zig.py), or from
+a Zig source tree given with --zig-source (its lib/std). Records are sorted by path, so the output
+is byte-identical for the same input.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script without installing the package
+
+from tqdm import tqdm  # noqa: E402
+
+from ziglora.io import write_jsonl  # noqa: E402
+from ziglora.stage import DEFAULT_ROOT, output_entry, record_stage, release_dir  # noqa: E402
+from ziglora.text import decode_utf8  # noqa: E402
+from ziglora.versions import DEFAULT_VERSION, release  # noqa: E402
+from ziglora.zig import ensure_zig  # noqa: E402
+
+SCRIPT = "build_stdlib"
+
+
+def stdlib_records(std_dir: Path) -> tuple[list[dict], list[str], dict]:
+    """Return (records sorted by path, paths that were not valid UTF-8, {bytes, sha256} of the tree read).
+
+    Paths read "std/mem.zig". The digest covers every path and its bytes, so the manifest can tell
+    two std trees apart even though they are not one downloaded file.
+    """
+    records, not_utf8 = [], []
+    digest, size = hashlib.sha256(), 0
+    files = sorted(p for p in std_dir.rglob("*.zig") if p.is_file())
+    for file in tqdm(files, desc="lib/std", unit="file", disable=None):
+        path = "std/" + file.relative_to(std_dir).as_posix()
+        data = file.read_bytes()
+        digest.update(path.encode() + b"\0" + data)
+        size += len(data)
+        text, valid = decode_utf8(data)
+        if not valid:
+            not_utf8.append(path)
+        records.append({"path": path, "text": text})
+    return records, not_utf8, {"bytes": size, "sha256": digest.hexdigest()}
+
+
+def std_dir_of(zig_version: str, zig_source: Path | None) -> tuple[Path, str]:
+    """Where lib/std lives, and a description of where it came from (for the stage record)."""
+    if zig_source is not None:
+        std = Path(zig_source) / "lib" / "std"
+        if not std.is_dir():
+            raise SystemExit(f"error: {std} is not a directory; --zig-source must be a Zig source tree holding lib/std")
+        return std, f"file://{std.resolve()}"
+    zig = ensure_zig(zig_version)
+    return zig.lib_dir / "std", f"pypi:ziglang=={zig.version}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Write raw_data/zig-<ver>/stdlib.jsonl: one record {path, text} per .zig file of lib/std, "
+        "taken from the release's compiler (PyPI ziglang, installed on demand) or from --zig-source.",
+    )
+    parser.add_argument("--zig-version", default=DEFAULT_VERSION, help="Zig release (default: %(default)s)")
+    parser.add_argument("--out-root", type=Path, default=DEFAULT_ROOT, help="data root (default: %(default)s)")
+    parser.add_argument(
+        "--zig-source", type=Path, default=None,
+        help="a Zig source tree (a checkout or an unpacked source tarball) to read lib/std from instead",
+    )
+    args = parser.parse_args(argv)
+    release(args.zig_version)  # a clear error for a release the version table lacks
+
+    std, origin = std_dir_of(args.zig_version, args.zig_source)
+    records, not_utf8, tree = stdlib_records(std)
+    if not records:
+        raise SystemExit(f"error: no .zig files under {std}")
+    rel_dir = release_dir(args.zig_version, args.out_root)
+    out = rel_dir / "stdlib.jsonl"
+    write_jsonl(out, records)
+    for path in not_utf8:
+        print(f"warning: {path} is not valid UTF-8; decoded with replacement characters", file=sys.stderr)
+    record_stage(
+        rel_dir, SCRIPT,
+        sources=[{"name": "lib/std", "url": origin, **tree, "files": len(records), "not_utf8": not_utf8}],
+        outputs=[output_entry(rel_dir, out, "stdlib", len(records))],
+    )
+    print(f"{out}: {len(records)} files from {std} ({len(not_utf8)} not UTF-8)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
