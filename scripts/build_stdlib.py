@@ -32,7 +32,7 @@ def stdlib_records(std_dir: Path) -> tuple[list[dict], list[str], dict]:
     """
     records, not_utf8 = [], []
     digest, size = hashlib.sha256(), 0
-    files = sorted(p for p in std_dir.rglob("*.zig") if p.is_file())
+    files = sorted((p for p in std_dir.rglob("*.zig") if p.is_file()), key=lambda p: p.relative_to(std_dir).as_posix())
     for file in tqdm(files, desc="lib/std", unit="file", disable=None):
         path = "std/" + file.relative_to(std_dir).as_posix()
         data = file.read_bytes()
