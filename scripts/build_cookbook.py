@@ -1,0 +1,232 @@
+"""Build cookbook.jsonl: every zig-cookbook recipe of the release as a problem/solution chat pair.
+
+The zigcc/zig-cookbook branch written for the release (ziglora/versions.py) is downloaded once to
+sources/cookbook-<branch>.tar.gz and read without unpacking (ziglora/archive.py refuses absolute
+paths, `..` and links that escape). Two layouts are understood:
+
+- current (Zine): `src/en-US/**/*.smd` pages with a `.title` front matter; code is included with
+  `[]($code.siteAsset('src/NN-MM.zig').language('zig'))`, which names `assets/src/NN-MM.zig`;
+- older (mdbook): `book-src/*.md` pages titled by their `# ` heading; code is included with
+  `{{#include ../src/NN-MM.zig }}` inside a ```zig fence, relative to the page.
+
+One recipe = one page with at least one include. The user turn is the recipe title and the
+prose's first paragraph (the task); the assistant turn is the rest of the prose with every
+included file as a ```zig block, in page order. A page whose include names a file the archive
+lacks is skipped and reported with the reason, never dropped silently.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script without installing the package
+
+from ziglora.archive import UnsafeArchive, read_text_members  # noqa: E402
+from ziglora.io import write_jsonl  # noqa: E402
+from ziglora.net import DownloadError, download  # noqa: E402
+from ziglora.stage import DEFAULT_ROOT, output_entry, record_stage, release_dir  # noqa: E402
+from ziglora.text import decode_utf8  # noqa: E402
+from ziglora.versions import DEFAULT_VERSION, cookbook_url, release  # noqa: E402
+
+SCRIPT = "build_cookbook"
+
+SMD_INCLUDE = re.compile(r"\[\]\(\$code\.siteAsset\('([^']+)'\)(?:\.\w+\([^)]*\))*\)")
+MDBOOK_INCLUDE = re.compile(r"\{\{#include\s+([^\s}]+)\s*\}\}")
+# A fence that holds nothing but an mdbook include: the include replaces the whole fence.
+MDBOOK_FENCED_INCLUDE = re.compile(r"```[a-z]*\n\s*(\{\{#include\s+[^\s}]+\s*\}\})\s*\n```")
+FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
+SMD_TITLE = re.compile(r'^\.title\s*=\s*"((?:[^"\\]|\\.)*)"', re.M)
+OTHER_DIRECTIVE = re.compile(r"\[[^\]]*\]\(\$[^)]*\)")  # Zine directives other than code includes
+LINK_DEFINITION = re.compile(r"^\[[^\]]+\]:\s*\S+.*$", re.M)
+INLINE_LINK = re.compile(r"\[([^\]]+)\]\([^)\s]+\)")
+REFERENCE_LINK = re.compile(r"\[([^\]]+)\](?!\()")
+
+
+@dataclass
+class Page:
+    path: str  # inside the archive, below its top folder
+    title: str
+    # The page body as alternating pieces: str for prose, ("include", archive path) for code.
+    pieces: list = field(default_factory=list)
+
+
+class MissingInclude(ValueError):
+    pass
+
+
+def _split_includes(body: str, pattern: re.Pattern, resolve) -> list:
+    pieces: list = []
+    pos = 0
+    for m in pattern.finditer(body):
+        pieces.append(body[pos:m.start()])
+        pieces.append(("include", resolve(m.group(1))))
+        pos = m.end()
+    pieces.append(body[pos:])
+    return pieces
+
+
+def parse_smd(path: str, text: str) -> Page:
+    """A Zine page: front matter with .title, then Markdown with siteAsset code includes."""
+    title = PurePosixPath(path).stem
+    m = FRONT_MATTER.match(text)
+    if m:
+        t = SMD_TITLE.search(m.group(1))
+        if t:
+            title = t.group(1).replace('\\"', '"')
+        text = text[m.end():]
+    return Page(path, title, _split_includes(text, SMD_INCLUDE, lambda name: f"assets/{name}"))
+
+
+def parse_mdbook(path: str, text: str) -> Page:
+    """An mdbook page: `# Title`, then Markdown with `{{#include ../src/x.zig }}` relative to the page."""
+    title = PurePosixPath(path).stem
+    m = re.search(r"^# +(.+)$", text, re.M)
+    if m:
+        title = m.group(1).strip()
+        text = text[:m.start()] + text[m.end():]
+    text = MDBOOK_FENCED_INCLUDE.sub(r"\1", text)
+
+    def resolve(name: str) -> str:
+        # mdbook allows `file.zig:10:20` or `file.zig:anchor`; the whole file is what the recipe shows.
+        target = PurePosixPath(path).parent / name.split(":", 1)[0]
+        parts: list[str] = []
+        for part in target.parts:
+            if part == "..":
+                if parts:
+                    parts.pop()
+            elif part != ".":
+                parts.append(part)
+        return "/".join(parts)
+
+    return Page(path, title, _split_includes(text, MDBOOK_INCLUDE, resolve))
+
+
+def clean_prose(text: str) -> str:
+    """Markdown prose without link targets and Zine directives: the words stay, the URLs go."""
+    text = LINK_DEFINITION.sub("", text)
+    text = OTHER_DIRECTIVE.sub("", text)
+    text = INLINE_LINK.sub(r"\1", text)
+    text = REFERENCE_LINK.sub(r"\1", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def recipe_record(page: Page, files: dict[str, str], zig_version: str) -> dict | None:
+    """The chat pair for one page, or None for a page without code. Raises MissingInclude."""
+    includes = [p[1] for p in page.pieces if isinstance(p, tuple)]
+    if not includes:
+        return None
+    missing = [name for name in includes if name not in files]
+    if missing:
+        raise MissingInclude(f"{page.path}: included file(s) not in the archive: {', '.join(missing)}")
+    # The first paragraph of prose states the task; everything after it is the worked answer.
+    answer: list[str] = []
+    task = ""
+    for piece in page.pieces:
+        if isinstance(piece, tuple):
+            answer.append(f"```zig\n{files[piece[1]].rstrip()}\n```")
+            continue
+        prose = clean_prose(piece)
+        if not task and not answer and prose:
+            task, _, prose = prose.partition("\n\n")
+            prose = prose.strip()
+        if prose:
+            answer.append(prose)
+    user = f"Zig {zig_version}: {page.title}"
+    if task:
+        user += f"\n\n{task}"
+    slug = PurePosixPath(page.path).with_suffix("").as_posix().split("/", 2)[-1]
+    return {
+        "id": f"cookbook/{slug}",
+        "source": "cookbook",
+        "title": page.title,
+        "page": page.path,
+        "file": includes[0],
+        "code": files[includes[0]],
+        "messages": [{"role": "user", "content": user}, {"role": "assistant", "content": "\n\n".join(answer)}],
+    }
+
+
+def recipe_pages(texts: dict[str, str]) -> list[Page]:
+    """The recipe pages of whichever layout the archive has (the current one wins if both are there)."""
+    smd = sorted(p for p in texts if p.startswith("src/en-US/") and p.endswith(".smd"))
+    if smd:
+        return [parse_smd(p, texts[p]) for p in smd]
+    md = sorted(p for p in texts if p.startswith("book-src/") and p.endswith(".md") and not p.endswith("SUMMARY.md"))
+    return [parse_mdbook(p, texts[p]) for p in md]
+
+
+def build(texts: dict[str, str], zig_version: str) -> tuple[list[dict], list[dict], list[str]]:
+    """Return (records, skipped [{page, reason}], pages without code)."""
+    records, skipped, no_code = [], [], []
+    for page in recipe_pages(texts):
+        try:
+            record = recipe_record(page, texts, zig_version)
+        except MissingInclude as e:
+            skipped.append({"page": page.path, "reason": str(e)})
+            continue
+        if record is None:
+            no_code.append(page.path)
+        else:
+            records.append(record)
+    return records, skipped, no_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Write raw_data/zig-<ver>/cookbook.jsonl: each zig-cookbook recipe of the release's branch "
+        "as a {messages: [user: task, assistant: explanation + code]} pair with its included code resolved. "
+        "The branch archive is downloaded once from $GITHUB_URL (default https://github.com) into sources/.",
+    )
+    parser.add_argument("--zig-version", default=DEFAULT_VERSION, help="Zig release (default: %(default)s)")
+    parser.add_argument("--out-root", type=Path, default=DEFAULT_ROOT, help="data root (default: %(default)s)")
+    args = parser.parse_args(argv)
+    rel = release(args.zig_version)
+    rel_dir = release_dir(args.zig_version, args.out_root)
+    archive = rel_dir / "sources" / f"cookbook-{rel.cookbook_branch}.tar.gz"
+
+    try:
+        source = download(cookbook_url(rel), archive)
+    except DownloadError as e:
+        raise SystemExit(f"error: {e}\nCheck GITHUB_URL and the cookbook branch in ziglora/versions.py.") from None
+    try:
+        raw = read_text_members(str(archive), (".smd", ".md", ".zig"))
+    except UnsafeArchive as e:
+        # Never trust it again as a cached download: the next run fetches it anew.
+        archive.unlink(missing_ok=True)
+        raise SystemExit(f"error: refusing the cookbook archive from {source['url']}: {e}. Nothing was written.") \
+            from None
+
+    texts, not_utf8 = {}, []
+    for path, data in raw.items():
+        texts[path], valid = decode_utf8(data)
+        if not valid:
+            not_utf8.append(path)
+    records, skipped, no_code = build(texts, args.zig_version)
+    if not records:
+        raise SystemExit(
+            f"error: no recipes found in {archive} (expected src/en-US/*.smd or book-src/*.md pages that include "
+            f"code); {len(skipped)} skipped. Is {rel.cookbook_branch!r} the right branch in ziglora/versions.py?"
+        )
+    out = rel_dir / "cookbook.jsonl"
+    write_jsonl(out, records)
+    for path in sorted(not_utf8):
+        print(f"warning: {path} is not valid UTF-8; decoded with replacement characters", file=sys.stderr)
+    for skip in skipped:
+        print(f"warning: recipe skipped: {skip['reason']}", file=sys.stderr)
+    record_stage(
+        rel_dir, SCRIPT,
+        sources=[{"name": f"cookbook-{rel.cookbook_branch}", "url": source["url"], "bytes": source["bytes"],
+                  "sha256": source["sha256"], "recipes": len(records), "skipped": skipped,
+                  "pages_without_code": no_code, "not_utf8": sorted(not_utf8)}],
+        outputs=[output_entry(rel_dir, out, "chat", len(records))],
+    )
+    print(f"{out}: {len(records)} recipes, {len(skipped)} skipped, {len(no_code)} pages without code, "
+          f"{len(not_utf8)} files not UTF-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
