@@ -34,7 +34,7 @@ def test_examples_have_files_commands_and_expectations(built_014: Path):
     assert len(commands) == 249
     assert sum(1 for e in examples if e["expected_error"]) == 45
     assert any(c.endswith(" -lc") for c in commands)  # flags the docs needed are kept
-    assert "zig test test_setRuntimeSafety.zig -OReleaseFast" in commands
+    assert "zig test test_setRuntimeSafety_builtin.zig -OReleaseFast" in commands
     assert not any("<" in e["code"] and "<span" in e["code"] for e in examples)
 
 
