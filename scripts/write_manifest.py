@@ -28,6 +28,9 @@ class ManifestError(ValueError):
     pass
 
 
+ERRORS = (ManifestError, UnknownRelease)  # reported as one line by cli.run
+
+
 def load_stages(release_path: Path) -> list[dict]:
     paths = sorted((release_path / "stages").glob("*.json"))
     if not paths:
@@ -115,4 +118,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(cli.run(main, errors=(ManifestError, UnknownRelease)))
+    sys.exit(cli.run(main, errors=ERRORS))

@@ -107,8 +107,9 @@ def load_script(name: str) -> ModuleType:
 
 
 def run_script(name: str, *argv: str) -> int:
+    """Run a script's main as `python scripts/<name>.py` would: user errors become exit status 2."""
     module = load_script(name)
-    return module.cli.run(module.main, list(argv))
+    return module.cli.run(module.main, list(argv), getattr(module, "ERRORS", module.cli.USER_ERRORS))
 
 
 @pytest.fixture(scope="session")

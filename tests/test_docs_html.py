@@ -14,17 +14,23 @@ from ziglora.docs_html import (
 
 
 def h(level: int, anchor: str, title: str) -> str:
-    return f'<h{level} id="{anchor}"><a href="#toc-{anchor}">{title}</a> <a class="hdr" href="#{anchor}">§</a></h{level}>'
+    return (f'<h{level} id="{anchor}"><a href="#toc-{anchor}">{title}</a> '
+            f'<a class="hdr" href="#{anchor}">§</a></h{level}>')
 
 
 def zig(file: str, code: str) -> str:
-    return f'<figure><figcaption class="zig-cap"><cite class="file">{file}</cite></figcaption><pre><code>{code}</code></pre></figure>'
+    return (f'<figure><figcaption class="zig-cap"><cite class="file">{file}</cite></figcaption>'
+            f'<pre><code>{code}</code></pre></figure>')
 
 
 def shell(samp: str) -> str:
     return f'<figure><figcaption class="shell-cap">Shell</figcaption><pre><samp>{samp}</samp></pre></figure>'
 
 
+NL = "\n"
+TEST_B_RUN = f"$ <kbd>zig test test_b.zig -lc</kbd>{NL}1/1 test_b.test.b...OK{NL}All 1 tests passed.{NL}"
+BAD_RUN = (f'$ <kbd>zig build-obj bad.zig</kbd>{NL}<span class="sgr-1m">bad.zig:1:15: </span>'
+           f'<span class="sgr-31m">error: </span>overflow{NL}')
 PAGE = f"""<!doctype html><html><head><title>t</title><style>body{{color:red}}</style></head><body>
 <header><h1>Test Reference</h1></header>
 <nav aria-labelledby="table-of-contents"><ul><li><a href="#A">A</a></li></ul></nav>
@@ -34,10 +40,10 @@ PAGE = f"""<!doctype html><html><head><title>t</title><style>body{{color:red}}</
 <p>Use <code>@as</code> &amp; friends.</p>
 {h(3, "A-B", "Beta <code>x</code>")}
 {zig("test_b.zig", "<span class='tok-kw'>test</span> &quot;b&quot; {}")}
-{shell('$ <kbd>zig test test_b.zig -lc</kbd>' + chr(10) + '1/1 test_b.test.b...OK' + chr(10) + 'All 1 tests passed.' + chr(10))}
+{shell(TEST_B_RUN)}
 <p>between</p>
 {zig("bad.zig", "const x: u8 = 256;")}
-{shell('$ <kbd>zig build-obj bad.zig</kbd>' + chr(10) + '<span class="sgr-1m">bad.zig:1:15: </span><span class="sgr-31m">error: </span>overflow' + chr(10))}
+{shell(BAD_RUN)}
 {zig("alone.zig", "pub fn main() void {}")}
 <p>no shell figure after alone.zig</p>
 {h(2, "C", "Gamma")}
