@@ -114,3 +114,12 @@ def test_figure_types_are_distinct():
     assert isinstance(split_sections(f"<body>{h(2, 'A', 'A')}{zig('a.zig', '1')}</body>")[0].blocks[1], CodeFigure)
     assert isinstance(split_sections(f"<body>{h(2, 'A', 'A')}{shell('$ <kbd>zig</kbd>')}</body>")[0].blocks[1],
                       ShellFigure)
+
+
+def test_tables_keep_one_row_per_line():
+    table = ('<table><tr><th>Name</th><th>Syntax</th></tr><tr><td>Or</td><td><pre><code>a | b\na |= b</code></pre>'
+             '</td></tr><tr><td><ul><li>x</li><li>y</li></ul></td></tr></table>')
+    sections = split_sections(f"<body>{h(2, 'T', 'T')}{table}</body>")
+    assert section_markdown(sections[0]) == (
+        "## T\n\n| Name | Syntax |\n| --- | --- |\n| Or | `a \\| b` `a \\|= b` |\n| x; y |  |\n"
+    )

@@ -208,22 +208,49 @@ def code_markdown(fig: CodeFigure) -> str:
 
 
 def prose_markdown(fragment: str) -> str:
-    """HTML prose -> Markdown. Standalone <pre> blocks become fenced blocks (html2text would indent them);
-    those inside tables stay with html2text, which lays tables out itself."""
+    """HTML prose -> Markdown. Tables and standalone <pre> blocks are laid out here, not by html2text, which
+    indents code instead of fencing it and breaks table rows at every line of a cell's code or list."""
     blocks: list[str] = []
-    tables = [m.span() for m in _TABLE.finditer(fragment)]
 
-    def replace(m: re.Match) -> str:
-        if any(a <= m.start() < b for a, b in tables):
-            return m.group(0)
-        lang = _LANG_CLASS.search(m.group(0))
-        blocks.append(fenced(html_text(m.group("body")).strip("\n"), lang.group(1) if lang else ""))
+    def hold(markdown: str) -> str:
+        blocks.append(markdown)
         return f"<p>{_PLACEHOLDER.format(len(blocks) - 1)}</p>"
 
-    text = _converter().handle(_PRE.sub(replace, fragment))
+    def pre(m: re.Match) -> str:
+        lang = _LANG_CLASS.search(m.group(0))
+        return hold(fenced(html_text(m.group("body")).strip("\n"), lang.group(1) if lang else ""))
+
+    fragment = _TABLE.sub(lambda m: hold(table_markdown(m.group(0))), fragment)
+    text = _converter().handle(_PRE.sub(pre, fragment))
     for i, block in enumerate(blocks):
         text = text.replace(_PLACEHOLDER.format(i), block)
     return text
+
+
+_ROW = re.compile(r"<tr\b[^>]*>(.*?)</tr>", re.S)
+_CELL = re.compile(r"<t([hd])\b[^>]*>(.*?)</t\1>", re.S)
+
+
+def cell_markdown(cell_html: str) -> str:
+    """One table cell on one line: code lines become inline code, list items are joined with '; '."""
+    def inline_code(m: re.Match) -> str:
+        lines = [line.strip() for line in html_text(m.group("body")).splitlines() if line.strip()]
+        return " ".join(f"<code>{html.escape(line)}</code>" for line in lines)
+
+    flat = _PRE.sub(inline_code, cell_html)
+    flat = re.sub(r"</li>\s*<li\b[^>]*>", "; ", flat)
+    flat = re.sub(r"</?(?:ul|ol|li|p|br)\b[^>]*>", " ", flat)
+    return " ".join(_converter().handle(flat).split()).replace("|", "\\|")
+
+
+def table_markdown(table_html: str) -> str:
+    rows = [[cell_markdown(c) for _, c in _CELL.findall(row)] for row in _ROW.findall(table_html)]
+    rows = [r for r in rows if r]
+    if not rows:
+        return ""
+    width = max(len(r) for r in rows)
+    lines = ["| " + " | ".join(r + [""] * (width - len(r))) + " |" for r in rows]
+    return "\n".join([lines[0], "|" + " --- |" * width, *lines[1:]])
 
 
 def section_markdown(section: Section) -> str:
