@@ -65,13 +65,17 @@ def test_stage_record_lists_sources_and_outputs(built_014: Path):
 
 
 def test_cached_rerun_does_no_network_io_and_rewrites_nothing(tmp_path, monkeypatch):
+    scripts = ("build_langref", "build_release_notes", "write_manifest")
     with serve(shared_dir() / "zig-mirror") as site:
         monkeypatch.setenv("ZIG_SITE_URL", f"{site.url}/ziglang.org")
-        assert run_script("build_langref", "--out-root", str(tmp_path)) == 0
+        for script in scripts:
+            assert run_script(script, "--out-root", str(tmp_path)) == 0
     # the server is gone now: any request would fail the run
     release = tmp_path / "zig-0.14.0"
     before = {p: p.stat().st_mtime_ns for p in release.rglob("*") if p.is_file()}
-    assert run_script("build_langref", "--out-root", str(tmp_path)) == 0
+    assert len(before) == 12  # 3 sources, 6 outputs, 2 stage records, manifest.json
+    for script in scripts:
+        assert run_script(script, "--out-root", str(tmp_path)) == 0
     assert {p: p.stat().st_mtime_ns for p in release.rglob("*") if p.is_file()} == before
 
 

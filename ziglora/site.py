@@ -48,7 +48,9 @@ def published_release(zig_version: str, sources: Path) -> tuple[Release, dict]:
     fetched = download(url, dest)
     index = _read_index(dest, url)
     if zig_version not in index and fetched["cached"]:
-        fresh = download(url, dest.with_name(".index.json.fresh"))
+        fresh_path = dest.with_name(".index.json.fresh")
+        fresh_path.unlink(missing_ok=True)  # download() would take a leftover for a cached copy
+        fresh = download(url, fresh_path)
         os.replace(fresh["path"], dest)
         fetched = {**fresh, "path": str(dest)}
         index = _read_index(dest, url)
