@@ -16,7 +16,6 @@ lacks is skipped and reported with the reason, never dropped silently.
 """
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from dataclasses import dataclass, field
@@ -24,12 +23,13 @@ from pathlib import Path, PurePosixPath
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script without installing the package
 
+from ziglora import cli  # noqa: E402
 from ziglora.archive import UnsafeArchive, read_text_members  # noqa: E402
 from ziglora.io import write_jsonl  # noqa: E402
 from ziglora.net import DownloadError, download  # noqa: E402
-from ziglora.stage import DEFAULT_ROOT, output_entry, record_stage, release_dir  # noqa: E402
+from ziglora.stage import output_entry, record_stage, release_dir  # noqa: E402
 from ziglora.text import decode_utf8  # noqa: E402
-from ziglora.versions import DEFAULT_VERSION, cookbook_url, release  # noqa: E402
+from ziglora.versions import cookbook_url, release  # noqa: E402
 
 SCRIPT = "build_cookbook"
 
@@ -55,6 +55,10 @@ class Page:
 
 class MissingInclude(ValueError):
     pass
+
+
+class CookbookError(ValueError):
+    """The archive can't be used (unsafe, or no recipes in it): nothing is written."""
 
 
 def _split_includes(body: str, pattern: re.Pattern, resolve) -> list:
@@ -175,14 +179,7 @@ def build(texts: dict[str, str], zig_version: str) -> tuple[list[dict], list[dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Write raw_data/zig-<ver>/cookbook.jsonl: each zig-cookbook recipe of the release's branch "
-        "as a {messages: [user: task, assistant: explanation + code]} pair with its included code resolved. "
-        "The branch archive is downloaded once from $GITHUB_URL (default https://github.com) into sources/.",
-    )
-    parser.add_argument("--zig-version", default=DEFAULT_VERSION, help="Zig release (default: %(default)s)")
-    parser.add_argument("--out-root", type=Path, default=DEFAULT_ROOT, help="data root (default: %(default)s)")
-    args = parser.parse_args(argv)
+    args = cli.release_parser(__doc__).parse_args(argv)
     rel = release(args.zig_version)
     rel_dir = release_dir(args.zig_version, args.out_root)
     archive = rel_dir / "sources" / f"cookbook-{rel.cookbook_branch}.tar.gz"
@@ -190,13 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         source = download(cookbook_url(rel), archive)
     except DownloadError as e:
-        raise SystemExit(f"error: {e}\nCheck GITHUB_URL and the cookbook branch in ziglora/versions.py.") from None
+        raise DownloadError(f"{e}; check GITHUB_URL and the cookbook branch in ziglora/versions.py") from None
     try:
         raw = read_text_members(str(archive), (".smd", ".md", ".zig"))
     except UnsafeArchive as e:
-        # Never trust it again as a cached download: the next run fetches it anew.
-        archive.unlink(missing_ok=True)
-        raise SystemExit(f"error: refusing the cookbook archive from {source['url']}: {e}. Nothing was written.") \
+        archive.unlink(missing_ok=True)  # never trusted again as a cached download: the next run fetches anew
+        raise CookbookError(f"refusing the cookbook archive from {source['url']}: {e}. Nothing was written.") \
             from None
 
     texts, not_utf8 = {}, []
@@ -206,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             not_utf8.append(path)
     records, skipped, no_code = build(texts, args.zig_version)
     if not records:
-        raise SystemExit(
-            f"error: no recipes found in {archive} (expected src/en-US/*.smd or book-src/*.md pages that include "
+        raise CookbookError(
+            f"no recipes found in {archive} (expected src/en-US/*.smd or book-src/*.md pages that include "
             f"code); {len(skipped)} skipped. Is {rel.cookbook_branch!r} the right branch in ziglora/versions.py?"
         )
     out = rel_dir / "cookbook.jsonl"
@@ -228,5 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+ERRORS = (*cli.USER_ERRORS, CookbookError)
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main, errors=ERRORS))

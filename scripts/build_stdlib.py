@@ -6,7 +6,6 @@ is byte-identical for the same input.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import sys
 from pathlib import Path
@@ -15,13 +14,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from tqdm import tqdm  # noqa: E402
 
+from ziglora import cli  # noqa: E402
 from ziglora.io import write_jsonl  # noqa: E402
-from ziglora.stage import DEFAULT_ROOT, output_entry, record_stage, release_dir  # noqa: E402
+from ziglora.stage import output_entry, record_stage, release_dir  # noqa: E402
 from ziglora.text import decode_utf8  # noqa: E402
-from ziglora.versions import DEFAULT_VERSION, release  # noqa: E402
+from ziglora.versions import release  # noqa: E402
 from ziglora.zig import ensure_zig  # noqa: E402
 
 SCRIPT = "build_stdlib"
+
+
+class NoStdlib(ValueError):
+    pass
 
 
 def stdlib_records(std_dir: Path) -> tuple[list[dict], list[str], dict]:
@@ -50,19 +54,14 @@ def std_dir_of(zig_version: str, zig_source: Path | None) -> tuple[Path, str]:
     if zig_source is not None:
         std = Path(zig_source) / "lib" / "std"
         if not std.is_dir():
-            raise SystemExit(f"error: {std} is not a directory; --zig-source must be a Zig source tree holding lib/std")
+            raise NoStdlib(f"{std} is not a directory; --zig-source must be a Zig source tree holding lib/std")
         return std, f"file://{std.resolve()}"
     zig = ensure_zig(zig_version)
     return zig.lib_dir / "std", f"pypi:ziglang=={zig.version}"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Write raw_data/zig-<ver>/stdlib.jsonl: one record {path, text} per .zig file of lib/std, "
-        "taken from the release's compiler (PyPI ziglang, installed on demand) or from --zig-source.",
-    )
-    parser.add_argument("--zig-version", default=DEFAULT_VERSION, help="Zig release (default: %(default)s)")
-    parser.add_argument("--out-root", type=Path, default=DEFAULT_ROOT, help="data root (default: %(default)s)")
+    parser = cli.release_parser(__doc__)
     parser.add_argument(
         "--zig-source", type=Path, default=None,
         help="a Zig source tree (a checkout or an unpacked source tarball) to read lib/std from instead",
@@ -73,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     std, origin = std_dir_of(args.zig_version, args.zig_source)
     records, not_utf8, tree = stdlib_records(std)
     if not records:
-        raise SystemExit(f"error: no .zig files under {std}")
+        raise NoStdlib(f"no .zig files under {std}")
     rel_dir = release_dir(args.zig_version, args.out_root)
     out = rel_dir / "stdlib.jsonl"
     write_jsonl(out, records)
@@ -88,5 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+ERRORS = (*cli.USER_ERRORS, NoStdlib)
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main, errors=ERRORS))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.loopback_http import http_routes  # noqa: F401 - a fixture
+from tests.conftest import serve
 from ziglora.io import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,6 +108,25 @@ def make_archive(members: dict[str, bytes], top: str = "zig-cookbook-0.14", link
     return buf.getvalue()
 
 
+class Routes:
+    """Files served over real HTTP on 127.0.0.1 (tests/conftest.py's server): `routes[url_path] = bytes`."""
+
+    def __init__(self, root: Path, site) -> None:
+        self.root, self.site = root, site
+
+    def __setitem__(self, url_path: str, data: bytes) -> None:
+        path = self.root / url_path.lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+@pytest.fixture()
+def http_routes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("github")
+    with serve(root) as site:
+        yield site.url, Routes(root, site)
+
+
 def run_script(base_url: str, out_root: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "GITHUB_URL": base_url}
     return subprocess.run(
@@ -117,7 +136,7 @@ def run_script(base_url: str, out_root: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_current_layout_pairs_with_included_code(http_routes, tmp_path):  # noqa: F811
+def test_current_layout_pairs_with_included_code(http_routes, tmp_path):
     base, routes = http_routes
     routes[ARCHIVE_PATH] = make_archive({
         "src/en-US/01-01-count-words.smd": SMD_PAGE,
@@ -169,11 +188,11 @@ def test_current_layout_pairs_with_included_code(http_routes, tmp_path):  # noqa
     # A re-run uses the cached archive: no second request, same output.
     before = (release / "cookbook.jsonl").read_bytes()
     assert run_script(base, tmp_path).returncode == 0
-    assert routes.hits[ARCHIVE_PATH] == 1
+    assert routes.site.hits.count(ARCHIVE_PATH) == 1
     assert (release / "cookbook.jsonl").read_bytes() == before
 
 
-def test_mdbook_layout_pairs_with_included_code(http_routes, tmp_path):  # noqa: F811
+def test_mdbook_layout_pairs_with_included_code(http_routes, tmp_path):
     base, routes = http_routes
     routes[ARCHIVE_PATH] = make_archive({
         "book-src/SUMMARY.md": b"# Summary\n\n- [Sum numbers](02-01-sum.md)\n",
@@ -197,7 +216,7 @@ def test_mdbook_layout_pairs_with_included_code(http_routes, tmp_path):  # noqa:
     ({"../evil.zig": b"x"}, None, "escapes the target: '../evil.zig'"),
     ({}, {"assets/src/01-01.zig": "../../../../etc/passwd"}, "link escapes the target"),
 ])
-def test_malicious_archive_is_refused_and_nothing_written(http_routes, tmp_path, members, links, message):  # noqa: F811
+def test_malicious_archive_is_refused_and_nothing_written(http_routes, tmp_path, members, links, message):
     base, routes = http_routes
     routes[ARCHIVE_PATH] = make_archive(
         {"src/en-US/01-01-count-words.smd": SMD_PAGE, "assets/src/01-02.zig": COUNT_ZIG, **members}, links=links,
@@ -211,7 +230,7 @@ def test_malicious_archive_is_refused_and_nothing_written(http_routes, tmp_path,
     assert not (release / "sources" / "cookbook-0.14.tar.gz").exists()  # not kept as a trusted cache
 
 
-def test_missing_archive_is_a_clear_error(http_routes, tmp_path):  # noqa: F811
+def test_missing_archive_is_a_clear_error(http_routes, tmp_path):
     base, _ = http_routes
     proc = run_script(base, tmp_path)
     assert proc.returncode != 0
