@@ -2,8 +2,8 @@
 
 Reads langref_examples.jsonl, release_notes_examples.jsonl and cookbook.jsonl (those present) from
 raw_data/zig-<ver>/, runs each sample in a temp dir, and gives every record a
-`validation: {status: ok|failed|skipped, reason, seconds}` (each file rewritten atomically); the
-summary goes to validation.json.
+`validation: {status: ok|failed|skipped, reason, seconds}` (each file rewritten atomically, and its
+new sha256 put in the record of the stage that built it); the summary goes to validation.json.
 
 - Doc examples run with the docs' own command (`zig test x.zig`, `zig build-exe x.zig -lc` then
   `./x`, ...). The result is compared with the docs' output: for a compile error, every
@@ -40,7 +40,7 @@ from tqdm import tqdm  # noqa: E402
 
 from ziglora import cli  # noqa: E402
 from ziglora.io import read_jsonl, sha256_file, write_json, write_jsonl  # noqa: E402
-from ziglora.stage import output_entry, record_stage, release_dir  # noqa: E402
+from ziglora.stage import output_entry, record_stage, refresh_outputs, release_dir  # noqa: E402
 from ziglora.versions import release  # noqa: E402
 from ziglora.zig import Zig, cache_dir, ensure_zig  # noqa: E402
 
@@ -424,19 +424,19 @@ def main(argv: list[str] | None = None) -> int:
             from_cache += cached
     seconds = time.monotonic() - start
 
-    outputs = []
     for name, path in inputs.items():
-        outputs.append((path, "chat" if SOURCES[name] == "cookbook" else "examples", write_jsonl(path, records[name])))
+        write_jsonl(path, records[name])
     summary = summarize(zig.version, args.zig_version, {SOURCES[n]: recs for n, recs in records.items()}, seconds,
                         args.workers, from_cache)
     summary_path = rel_dir / "validation.json"
     write_json(summary_path, summary)
+    # The example files stay their builders' outputs (one stage, one file): their records get the new sha256.
+    refresh_outputs(rel_dir, list(inputs.values()))
     record_stage(
         rel_dir, SCRIPT,
         sources=[{"name": "zig", "url": f"pypi:ziglang=={zig.version}", "bytes": zig.exe.stat().st_size,
                   "sha256": sha256_file(zig.exe)}],
-        outputs=[output_entry(rel_dir, summary_path, "validation", None)]
-        + [output_entry(rel_dir, path, kind, count) for path, kind, count in outputs],
+        outputs=[output_entry(rel_dir, summary_path, "validation", None)],
     )
     for source, counts in summary["sources"].items():
         print(f"{source}: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped")

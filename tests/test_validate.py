@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ziglora.io import read_jsonl, write_jsonl
+from ziglora.io import read_jsonl, sha256_file, write_jsonl
+from ziglora.stage import output_entry, record_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -85,6 +86,9 @@ def run_validate(out_root: Path, zig_cache: Path, cache: Path) -> subprocess.Com
 def test_validation_with_the_real_compiler(tmp_path, zig_cache):
     release = tmp_path / "zig-0.14.0"
     write_jsonl(release / "langref_examples.jsonl", LANGREF)
+    # as build_langref.py leaves it: its stage record owns the examples file
+    record_stage(release, "build_langref", [], [output_entry(release, release / "langref_examples.jsonl",
+                                                             "examples", len(LANGREF))])
     write_jsonl(release / "release_notes_examples.jsonl", RELEASE_NOTES)
     write_jsonl(release / "cookbook.jsonl", COOKBOOK)
     proc = run_validate(tmp_path, zig_cache, tmp_path / "results")
@@ -125,8 +129,9 @@ def test_validation_with_the_real_compiler(tmp_path, zig_cache):
     assert len(summary["skipped"]) == 4
     assert summary["from_cache"] == 0
     stage = json.loads((release / "stages" / "validate_examples.json").read_text())
-    assert {o["path"] for o in stage["outputs"]} == {"validation.json", "langref_examples.jsonl",
-                                                     "release_notes_examples.jsonl", "cookbook.jsonl"}
+    assert [o["path"] for o in stage["outputs"]] == ["validation.json"]
+    [owner] = json.loads((release / "stages" / "build_langref.json").read_text())["outputs"]
+    assert owner["sha256"] == sha256_file(release / "langref_examples.jsonl")  # the manifest will agree
 
     # Unchanged inputs: every compile comes from the result cache and the records stay the same.
     before = {p: (release / p).read_bytes() for p in ("langref_examples.jsonl", "cookbook.jsonl")}

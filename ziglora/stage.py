@@ -6,6 +6,7 @@ so no script needs to know what the others produce.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ziglora.io import sha256_file, write_json
@@ -32,3 +33,21 @@ def record_stage(release: Path, script: str, sources: list[dict], outputs: list[
     path = Path(release) / "stages" / f"{script}.json"
     write_json(path, {"script": script, "sources": sources, "outputs": outputs})
     return path
+
+
+def refresh_outputs(release: Path, paths: list[Path]) -> list[str]:
+    """After a later stage rewrote files another stage wrote (validate_examples.py adds `validation`
+    to each record), update those files' bytes/sha256 in the owning stage's record, so the manifest's
+    owner stays the stage that made the file. Returns the scripts whose records changed."""
+    wanted = {str(Path(p).relative_to(release)): Path(p) for p in paths}
+    changed = []
+    for record_path in sorted((Path(release) / "stages").glob("*.json")):
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        outputs = record.get("outputs", [])
+        hits = [o for o in outputs if o.get("path") in wanted]
+        for out in hits:
+            fresh = output_entry(release, wanted[out["path"]], out["kind"], out["records"])
+            out.update(bytes=fresh["bytes"], sha256=fresh["sha256"])
+        if hits and write_json(record_path, record):
+            changed.append(record["script"])
+    return changed
