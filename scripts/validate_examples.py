@@ -214,7 +214,8 @@ def plan_cookbook(record: dict) -> Plan | Skip:
     if packages:
         return Skip(f"needs package(s) from build.zig.zon: {', '.join(packages)}")
     if "@cImport" in code:
-        return Skip("needs a C library (@cImport)")
+        headers = re.findall(r'@cInclude\("([^"]+)"\)', code)
+        return Skip(f"needs a C library (@cImport of {', '.join(headers) or 'C code'})")
     name = PurePosixPath(record.get("file") or "recipe.zig").name
     if re.search(r"\bpub\s+fn\s+main\s*\(", code):
         return Plan(files={name: code}, steps=[["zig", "build-exe", name]], note="compiled, not run")

@@ -190,3 +190,12 @@ def test_plan_follows_imports_between_examples_and_skips_unshown_files():
     assert ve.plan_doc_example(example("performFn_1", "", None), {}) == ve.Skip("not a Zig source file: 'performFn_1'")
     cross = example("w.zig", "", "zig build-exe w.zig -target wasm32-wasi\nwasmtime w.wasm")
     assert ve.plan_doc_example(cross, {}) == ve.Skip("needs the program 'wasmtime'")
+
+
+def test_cookbook_plans():
+    c_lib = {"file": "assets/src/14-01.zig", "code": 'const c = @cImport({\n    @cInclude("sqlite3.h");\n});\n'}
+    assert ve.plan_cookbook(c_lib) == ve.Skip("needs a C library (@cImport of sqlite3.h)")
+    tests_only = ve.plan_cookbook({"file": "assets/src/02-01.zig", "code": PASSING})
+    assert tests_only.steps == [["zig", "test", "02-01.zig"]] and tests_only.files == {"02-01.zig": PASSING}
+    program = ve.plan_cookbook({"file": "assets/src/01-01.zig", "code": HELLO})
+    assert program.steps == [["zig", "build-exe", "01-01.zig"]] and program.note == "compiled, not run"
