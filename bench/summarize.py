@@ -1,0 +1,71 @@
+"""Fold the raw-loop results and train_lora.py reports of one bench/h200.sh run into one JSON.
+
+    python bench/summarize.py DIR > bench.json
+
+DIR holds bench_unsloth_<seq>x<batch>.json (raw_qlora_loop.py) and train_<seq>x<batch>.json /
+train_ddp2_<seq>x<batch>.json (train_lora.py's train_report.json). Real tokens/s counts non-pad tokens only:
+the raw loop trains on full random rows (no padding), train_lora.py on packed corpus windows.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+
+def ours(report: dict) -> dict:
+    data = report.get("data", {})
+    return {
+        "real_tokens_per_s": report.get("tokens_per_s"),
+        "padding_share": data.get("padding_share"),
+        "packing_fill": data.get("packing_fill"),
+        "truncated_tokens": data.get("truncated_tokens"),
+        "peak_allocated_gib": report.get("peak_allocated_gib"),
+        "peak_reserved_gib": report.get("peak_reserved_gib"),
+        "load_s": report.get("load_s"),
+        "measured_steps": report.get("measured_steps"),
+        "backend": report.get("backend"),
+        "world_size": report.get("world_size"),
+    }
+
+
+def baseline(raw: dict) -> dict:
+    return {
+        "real_tokens_per_s": raw.get("tokens_per_s"),
+        "padding_share": 0.0,
+        "peak_allocated_gib": raw.get("peak_gib"),
+        "peak_reserved_gib": raw.get("peak_reserved_gib"),
+        "load_s": raw.get("load_s"),
+        "step_s_median": raw.get("step_s_median"),
+    }
+
+
+def summarize(directory: Path) -> dict:
+    shapes = []
+    for raw_path in sorted(directory.glob("bench_unsloth_*x*.json")):
+        seq, batch = map(int, re.findall(r"(\d+)x(\d+)", raw_path.name)[0])
+        row = {"seq": seq, "batch": batch, "raw_loop": baseline(json.loads(raw_path.read_text()))}
+        report = directory / f"train_{seq}x{batch}.json"
+        if report.is_file():
+            row["train_lora"] = ours(json.loads(report.read_text()))
+            base, mine = row["raw_loop"]["real_tokens_per_s"], row["train_lora"]["real_tokens_per_s"]
+            if base and mine:
+                row["train_lora_vs_raw"] = round(mine / base, 3)
+        shapes.append(row)
+    result: dict = {"shapes": shapes}
+    for ddp_path in sorted(directory.glob("train_ddp*_*x*.json")):
+        seq, batch = map(int, re.findall(r"(\d+)x(\d+)", ddp_path.name)[0])
+        multi = ours(json.loads(ddp_path.read_text()))
+        single = directory / f"train_{seq}x{batch}.json"
+        entry = {"seq": seq, "batch": batch, "multi_gpu": multi}
+        if single.is_file():
+            entry["single_gpu"] = ours(json.loads(single.read_text()))
+            if multi["real_tokens_per_s"] and entry["single_gpu"]["real_tokens_per_s"]:
+                entry["speedup"] = round(multi["real_tokens_per_s"] / entry["single_gpu"]["real_tokens_per_s"], 3)
+        result.setdefault("data_parallel", []).append(entry)
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(summarize(Path(sys.argv[1])), indent=2))
