@@ -85,10 +85,15 @@ def test_held_out_share_per_section(raw, share, per_section):
     assert len(train) + len(heldout) == len(build_qa.SECTION_TEMPLATES) * used_sections
 
 
+def held_out_text_in(train_file: Path, heldout: list[dict]) -> list[str]:
+    text = train_file.read_text(encoding="utf-8")
+    return [h["q"] for h in heldout if json.dumps(h["q"], ensure_ascii=False)[1:-1] in text]
+
+
 def test_no_held_out_question_is_trained_on(raw):
     train, heldout = run(raw)
     asked = questions(train)
-    assert heldout and not {h["q"] for h in heldout} & set(asked)
+    assert heldout and not held_out_text_in(raw / "zig-0.14.0" / "qa_train.jsonl", heldout)
     # nor any phrasing of it, with other whitespace or case
     norm = {" ".join(q.lower().split()) for q in asked}
     assert not any(" ".join(h["q"].lower().split()) in norm for h in heldout)
@@ -156,7 +161,7 @@ def test_real_release_notes(built_014):
     sections = list(read_jsonl(built_014 / "release_notes_sections.jsonl"))
     assert len(sections) == 89
     assert len(heldout) >= 60 and len(train) >= 400
-    assert not {h["q"] for h in heldout} & set(questions(train))
+    assert not held_out_text_in(built_014 / "qa_train.jsonl", heldout)
     for h in heldout:
         assert re.search(h["accept"], h["answer"]) and not re.search(h["accept"], h["q"])
     accepts = {h["section"][-1]: h["accept"] for h in heldout}
