@@ -4,8 +4,10 @@
     python train_lora.py --model smollm2-135m --data raw_data/zig-0.14.0 --max-steps 20   # CPU smoke run
 
 Steps, top to bottom: settings -> model -> data -> train -> save + report. The libraries do the work:
-Unsloth (CUDA) or transformers + PEFT load the model and add LoRA, TRL's SFTTrainer packs the pre-tokenized
-sequences padding-free and trains, ziglora/dataset.py only decides what the tokens and labels are.
+Unsloth (CUDA) or transformers + PEFT load the model and add LoRA, TRL packs the pre-tokenized sequences
+(best-fit decreasing) and collates them padding-free, transformers' Trainer trains; ziglora/dataset.py only
+decides what the tokens and labels are. Not TRL's SFTTrainer: version 1.15 always computes the loss with its
+Triton kernels, which do not exist on CPU; our data is already tokenized and labelled, so Trainer is all we need.
 
 Output (--output, default qwen3-zig-lora/): adapter_config.json, adapter_model.safetensors, tokenizer files,
 train_report.json (token table, losses, tokens/s, memory, settings), loss_curve.png, serve_command.txt.
@@ -34,9 +36,10 @@ if torch.cuda.is_available() and os.environ.get("ZIGLORA_NO_UNSLOTH") != "1":
         UNSLOTH_ERROR = f"{type(e).__name__}: {e}"
 
 from datasets import Dataset  # noqa: E402
-from transformers import HfArgumentParser, TrainerCallback  # noqa: E402
+from transformers import HfArgumentParser, Trainer, TrainerCallback, TrainingArguments  # noqa: E402
 from transformers.trainer_utils import get_last_checkpoint  # noqa: E402
-from trl import SFTConfig, SFTTrainer  # noqa: E402
+from trl import pack_dataset  # noqa: E402
+from trl.trainer.sft_trainer import DataCollatorForLanguageModeling  # noqa: E402
 
 from ziglora import dataset as ds  # noqa: E402
 from ziglora.io import atomic_write_text, read_jsonl, write_json  # noqa: E402
@@ -191,21 +194,24 @@ def load_model(s: Settings, model_path: str):
 # ---------------------------------------------------------------------------------------------- data
 
 
-def load_training_set(s: Settings, tokenizer) -> tuple[Dataset, Dataset | None, dict]:
-    """Train and eval datasets of pre-tokenized sequences, plus the data part of the report."""
-    release = Path(s.data)
+def read_release(s: Settings) -> tuple[dict, list[dict], str | None]:
+    """(verified manifest, prompt records, prompts path). Checked before the model loads: bad data fails fast."""
     try:
-        manifest = ds.load_manifest(release)
+        manifest = ds.load_manifest(Path(s.data))
     except ds.DataError as e:
         raise SystemExit(f"training data: {e}") from None
-    version = manifest["zig_version"]
-    prompts_path = s.prompts or f"prompts/zig-{version}.jsonl"
+    prompts_path = s.prompts or f"prompts/zig-{manifest['zig_version']}.jsonl"
     if prompts_path == "none":
-        prompts = []
-    elif not Path(prompts_path).is_file():
+        return manifest, [], None
+    if not Path(prompts_path).is_file():
         raise SystemExit(f"prompts file {prompts_path} not found: pass --prompts FILE, or --prompts none")
-    else:
-        prompts = list(read_jsonl(Path(prompts_path)))
+    return manifest, list(read_jsonl(Path(prompts_path))), prompts_path
+
+
+def load_training_set(s: Settings, tokenizer) -> tuple[Dataset, Dataset | None, dict]:
+    """Train and eval datasets of pre-tokenized sequences, plus the data part of the report."""
+    manifest, prompts, prompts_path = read_release(s)
+    release, version = Path(s.data), manifest["zig_version"]
     by_kind = {kind: ds.outputs_of_kind(release, manifest, kind) for kind in ("doc_sections", "examples", "stdlib",
                                                                               "chat")}
     examples, stats = ds.build_examples(version, by_kind, prompts, tokenizer, s.max_seq_len, s.stdlib_tokens,
@@ -219,13 +225,13 @@ def load_training_set(s: Settings, tokenizer) -> tuple[Dataset, Dataset | None, 
     def to_dataset(rows: list[dict]) -> Dataset:
         return Dataset.from_dict({"input_ids": [r["input_ids"] for r in rows], "labels": [r["labels"] for r in rows]})
 
-    info = {"zig_version": version, "release_dir": str(release), "prompts_file": prompts_path if prompts else None,
+    info = {"zig_version": version, "release_dir": str(release), "prompts_file": prompts_path,
             "train_sequences": len(train), "eval_sequences": len(evals), "token_table": table,
             "train_tokens": sum(r["tokens"] for r in table), "truncated_tokens": sum(r["truncated"] for r in table)}
     return to_dataset(train), (to_dataset(evals) if evals else None), info
 
 
-def padding_share(trainer: SFTTrainer, batch_size: int) -> float:
+def padding_share(trainer: Trainer, batch_size: int) -> float:
     """Pad positions / all positions over the packed train set, batched and collated exactly as training does."""
     packed = trainer.train_dataset
     real = total = 0
@@ -260,6 +266,7 @@ class Throughput(TrainerCallback):
 
 def train(s: Settings, extra_callbacks: tuple = ()) -> dict:
     """The whole run; returns the report (also written to <output>/train_report.json by the main process)."""
+    read_release(s)
     t0 = time.perf_counter()
     model_path = resolve_model(s.model)
     model, tokenizer, backend = load_model(s, model_path)
@@ -269,12 +276,15 @@ def train(s: Settings, extra_callbacks: tuple = ()) -> dict:
     log(f"model {model_path} via {backend}, loaded in {load_s:.1f}s")
 
     train_ds, eval_ds, data_info = load_training_set(s, tokenizer)
+    # Best-fit-decreasing packing: whole sequences into bins of max_seq_len (ours already fit, so none is cut).
+    train_ds = pack_dataset(train_ds, s.max_seq_len, "bfd")
+    eval_ds = pack_dataset(eval_ds, s.max_seq_len, "bfd") if eval_ds is not None else None
+    # Padding-free: a batch is flattened into one row and position_ids restart at every packed sequence, which
+    # transformers turns into a block-diagonal mask, so packed sequences do not attend to each other.
+    collator = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id, padding_free=True)
     cuda = torch.cuda.is_available()
-    config = SFTConfig(
-        output_dir=s.checkpoints, max_length=s.max_seq_len,
-        # Best-fit-decreasing packing, padding-free (position_ids restart per sequence, so packed sequences do
-        # not attend to each other). Our sequences already fit max_length, so it never has to cut one.
-        packing=True, packing_strategy="bfd", padding_free=True, shuffle_dataset=True,
+    config = TrainingArguments(
+        output_dir=s.checkpoints,
         per_device_train_batch_size=s.batch_size, per_device_eval_batch_size=s.batch_size,
         gradient_accumulation_steps=s.grad_accum, max_steps=s.max_steps, num_train_epochs=s.epochs,
         learning_rate=s.learning_rate, lr_scheduler_type="cosine", warmup_steps=0.03, weight_decay=0.0,
@@ -284,11 +294,12 @@ def train(s: Settings, extra_callbacks: tuple = ()) -> dict:
         logging_steps=s.logging_steps, eval_strategy="steps" if eval_ds is not None else "no", eval_steps=s.eval_steps,
         save_strategy="steps", save_steps=s.eval_steps, save_total_limit=s.save_total_limit,
         include_num_input_tokens_seen="non_padding", report_to="none", seed=s.seed, data_seed=s.seed,
+        remove_unused_columns=False,  # the collator needs the packing's seq_lengths column
         ddp_find_unused_parameters=False, dataloader_pin_memory=cuda, disable_tqdm=False,
     )
     throughput = Throughput(s.warmup_steps_excluded)
-    trainer = SFTTrainer(model=model, args=config, train_dataset=train_ds, eval_dataset=eval_ds,
-                         processing_class=tokenizer, callbacks=[throughput, *extra_callbacks])
+    trainer = Trainer(model=model, args=config, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collator,
+                      processing_class=tokenizer, callbacks=[throughput, *extra_callbacks])
     data_info["packed_train_sequences"] = len(trainer.train_dataset)
     data_info["padding_share"] = round(padding_share(trainer, s.batch_size), 4)
     log(ds.format_table(data_info["token_table"], data_info["padding_share"]))
@@ -388,6 +399,7 @@ def save_adapter(s: Settings, model, tokenizer, report: dict) -> None:
     work = out.with_name(f".{out.name}.partial")
     shutil.rmtree(work, ignore_errors=True)
     model.save_pretrained(work)
+    (work / "README.md").unlink(missing_ok=True)  # PEFT's empty model-card template: not needed to serve
     tokenizer.save_pretrained(work)
     cfg_path = work / "adapter_config.json"
     cfg = json.loads(cfg_path.read_text())
