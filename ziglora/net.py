@@ -19,6 +19,18 @@ import requests
 TIMEOUT = (10, 60)  # (connect, read) seconds; read is per chunk, not for the whole body
 RETRIES = 4
 BACKOFF_S = 1.0
+# Overrides from the environment, e.g. for tests that simulate a hanging server or for very slow links:
+# ZIGLORA_HTTP_TIMEOUT=seconds (both connect and read), ZIGLORA_HTTP_BACKOFF=seconds before the first retry.
+
+
+def _env_float(name: str) -> float | None:
+    value = os.environ.get(name)
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise DownloadError(f"{name}={value!r} is not a number of seconds") from None
 
 
 class DownloadError(RuntimeError):
@@ -35,12 +47,19 @@ def download(
     url: str,
     dest: Path,
     *,
-    timeout: tuple[float, float] = TIMEOUT,
+    timeout: tuple[float, float] | None = None,
     retries: int = RETRIES,
-    backoff_s: float = BACKOFF_S,
+    backoff_s: float | None = None,
 ) -> dict:
-    """Fetch `url` into `dest` unless it is already there. Returns {url, path, bytes, sha256, cached}."""
+    """Fetch `url` into `dest` unless it is already there. Returns {url, path, bytes, sha256, cached}.
+    `timeout`/`backoff_s` default to $ZIGLORA_HTTP_TIMEOUT/$ZIGLORA_HTTP_BACKOFF, else TIMEOUT/BACKOFF_S."""
     dest = Path(dest)
+    if timeout is None:
+        env_timeout = _env_float("ZIGLORA_HTTP_TIMEOUT")
+        timeout = (env_timeout, env_timeout) if env_timeout is not None else TIMEOUT
+    if backoff_s is None:
+        env_backoff = _env_float("ZIGLORA_HTTP_BACKOFF")
+        backoff_s = env_backoff if env_backoff is not None else BACKOFF_S
     if dest.is_file():
         data = dest.read_bytes()
         digest = hashlib.sha256(data).hexdigest()

@@ -1,0 +1,48 @@
+"""Build the release-notes corpus for one Zig release.
+
+Downloads <ZIG_SITE_URL>/download/<notes_version>/release-notes.html (cached in
+raw_data/zig-<version>/sources/release-notes.html) and writes, under raw_data/zig-<version>/:
+  release-notes.md               the notes as Markdown
+  release_notes_sections.jsonl   one record per section: the introduction under the page title, then one per
+                                 heading (h2..h6), without the "Table of Contents" heading (0.14.0: 1 + 88 = 89)
+  release_notes_examples.jsonl   one record per code example, same fields as langref_examples.jsonl
+and stages/build_release_notes.json for write_manifest.py.
+
+Patch releases have no notes of their own: 0.14.1 uses the 0.14.0 notes (notes_version in
+ziglora/versions.py). Every record, and the stage record's source, carries `notes_version`, so a reader
+can tell which notes a release's corpus holds.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script without installing the package
+
+from ziglora import cli  # noqa: E402
+from ziglora.docs_build import DocPage, build_doc  # noqa: E402
+from ziglora.site import published_release  # noqa: E402
+from ziglora.stage import record_stage, release_dir  # noqa: E402
+from ziglora.versions import release_notes_url  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = cli.release_parser(__doc__).parse_args(argv)
+    release = release_dir(args.zig_version, args.out_root)
+    rel, index_source = published_release(args.zig_version, release / "sources")
+    if rel.notes_version != rel.version:
+        print(f"Zig {rel.version} has no release notes of its own; using the {rel.notes_version} notes")
+    page = DocPage(
+        source="release-notes", url=release_notes_url(rel), cache_name="release-notes.html",
+        markdown="release-notes.md", sections="release_notes_sections.jsonl",
+        examples="release_notes_examples.jsonl", require_examples=False,
+    )
+    built = build_doc(release, page, extra={"notes_version": rel.notes_version})
+    record_stage(release, "build_release_notes", [index_source, built.source], built.outputs)
+    print(f"release notes {rel.notes_version} for {rel.version}: "
+          f"{built.sections} sections, {built.examples} examples -> {release}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,78 @@
+"""write_manifest.py on stage records written by the real stage helpers."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import load_script, run_script
+
+from ziglora.io import write_jsonl
+from ziglora.stage import output_entry, record_stage
+
+INDEX = {"name": "index.json", "url": "http://site/download/index.json", "bytes": 2, "sha256": "a" * 64}
+
+
+def make_release(root: Path) -> Path:
+    release = root / "zig-0.14.0"
+    write_jsonl(release / "langref_examples.jsonl", [{"id": "langref/a.zig"}, {"id": "langref/b.zig"}])
+    (release / "stdlib.jsonl").write_text('{"path": "std/mem.zig", "text": ""}\n')
+    record_stage(release, "build_langref", [INDEX, {**INDEX, "name": "langref", "sha256": "b" * 64}],
+                 [output_entry(release, release / "langref_examples.jsonl", "examples", 2)])
+    record_stage(release, "build_stdlib", [INDEX], [output_entry(release, release / "stdlib.jsonl", "stdlib", 1)])
+    return release
+
+
+def test_manifest_collects_stages(tmp_path):
+    release = make_release(tmp_path)
+    (release / "validation.json").write_text(json.dumps({"summary": {"ok": 2, "failed": 0}, "results": []}))
+    assert run_script("write_manifest", "--out-root", str(tmp_path)) == 0
+    manifest = json.loads((release / "manifest.json").read_text())
+    assert manifest["zig_version"] == "0.14.0" and manifest["compiler"] == "0.14.0"
+    assert [s["name"] for s in manifest["sources"]] == ["index.json", "langref"]  # shared index.json once
+    assert [(o["path"], o["kind"], o["records"]) for o in manifest["outputs"]] == [
+        ("langref_examples.jsonl", "examples", 2), ("stdlib.jsonl", "stdlib", 1),
+    ]
+    assert manifest["validation"] == {"ok": 2, "failed": 0}
+
+
+def test_rerun_rewrites_nothing(tmp_path):
+    release = make_release(tmp_path)
+    assert run_script("write_manifest", "--out-root", str(tmp_path)) == 0
+    mtime = (release / "manifest.json").stat().st_mtime_ns
+    assert run_script("write_manifest", "--out-root", str(tmp_path)) == 0
+    assert (release / "manifest.json").stat().st_mtime_ns == mtime
+
+
+def test_stale_output_fails_and_writes_nothing(tmp_path, capsys):
+    release = make_release(tmp_path)
+    write_jsonl(release / "langref_examples.jsonl", [{"id": "langref/a.zig"}])  # re-built after its record
+    assert run_script("write_manifest", "--out-root", str(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert "langref_examples.jsonl changed since build_langref recorded it (re-run build_langref)" in err
+    assert not (release / "manifest.json").exists()
+
+
+def test_missing_output_and_missing_stages(tmp_path, capsys):
+    release = make_release(tmp_path)
+    (release / "stdlib.jsonl").unlink()
+    assert run_script("write_manifest", "--out-root", str(tmp_path)) == 2
+    assert "stdlib.jsonl is missing (re-run build_stdlib)" in capsys.readouterr().err
+    assert run_script("write_manifest", "--zig-version", "0.15.1", "--out-root", str(tmp_path)) == 2
+    assert "no stage records" in capsys.readouterr().err
+
+
+def test_sources_that_differ_between_stages_are_refused(tmp_path):
+    release = make_release(tmp_path)
+    record_stage(release, "build_stdlib", [{**INDEX, "sha256": "c" * 64}],
+                 [output_entry(release, release / "stdlib.jsonl", "stdlib", 1)])
+    manifest = load_script("write_manifest")
+    with pytest.raises(manifest.ManifestError, match="index.json' differs between stages"):
+        manifest.build_manifest("0.14.0", release)
+
+
+def test_manifest_of_the_real_corpus(built_014, tmp_path):
+    manifest = load_script("write_manifest").build_manifest("0.14.0", built_014)
+    records = {o["path"]: o["records"] for o in manifest["outputs"]}
+    assert records["langref_examples.jsonl"] == 303 and records["release_notes_sections.jsonl"] == 89
+    assert [s["name"] for s in manifest["sources"]] == ["index.json", "langref", "release-notes"]
