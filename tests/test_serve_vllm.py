@@ -19,27 +19,23 @@ SERVE = REPO / "scripts" / "serve.py"
 
 @pytest.fixture(scope="session")
 def lora_adapter_dir(tmp_path_factory, tiny_qwen3_dir) -> Path:
-    """A PEFT LoRA adapter (r=8, all 7 projections) on the tiny Qwen3, saved the way train_lora.py saves one.
+    """An adapter trained by train_lora.py itself (4 steps on a small release dir), as a user would make one.
 
-    PEFT starts lora_B at zero, which would make the adapter a no-op; random B makes it change the outputs,
-    so base and adapter are told apart by what they answer.
+    The high learning rate moves LoRA's B away from its zero start in 4 steps, so that the adapter changes
+    what the tiny model answers and base and adapter can be told apart.
     """
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoTokenizer, Qwen3ForCausalLM
+    from test_train_lora import write_release
 
-    out = tmp_path_factory.mktemp("adapter")
-    model = Qwen3ForCausalLM.from_pretrained(tiny_qwen3_dir)
-    config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
-                                                            "up_proj", "down_proj"])
-    peft_model = get_peft_model(model, config)
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(std=0.5)
-    peft_model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(tiny_qwen3_dir).save_pretrained(out)
+    root = tmp_path_factory.mktemp("trained")
+    rel, prompts = write_release(root)
+    out = root / "adapter"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "train_lora.py"), "--model", str(tiny_qwen3_dir), "--data", str(rel),
+         "--prompts", str(prompts), "--output", str(out), "--max-seq-len", "256", "--batch-size", "1",
+         "--grad-accum", "1", "--max-steps", "4", "--lora-rank", "8", "--learning-rate", "0.05",
+         "--eval-share", "0", "--warmup-steps-excluded", "1"],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_qwen3_dir)
     return out
 
