@@ -99,6 +99,10 @@ def exercises_from_members(members: dict[str, bytes]) -> tuple[list[Exercise], l
             incomplete.append(slug)
             continue
         stub, test, instructions, example = (f.decode("utf-8", "replace") for f in files)
+        # the track's Zig-specific notes (error sets, allocators to use) belong to the task
+        append = members.get(base + ".docs/instructions.append.md")
+        if append is not None:
+            instructions = instructions.rstrip() + "\n\n" + append.decode("utf-8", "replace")
         complete.append(Exercise(slug, instructions, stub, test, example))
     return complete, incomplete
 

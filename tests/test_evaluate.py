@@ -30,6 +30,7 @@ COMMIT = release("0.14.0").exercism_commit
 EXERCISES = {
     "add-one": {
         ".docs/instructions.md": "# Add one\n\nReturn the number after `x`.\n",
+        ".docs/instructions.append.md": "# Instructions append\n\nNo overflow checks needed.\n",
         "add_one.zig": 'pub fn addOne(x: i32) i32 {\n    _ = x;\n    @compileError("implement addOne");\n}\n',
         "test_add_one.zig": (
             'const std = @import("std");\nconst add_one = @import("add_one.zig");\n\n'
@@ -140,6 +141,9 @@ def test_exercises_grouped_by_folder_with_underscored_files():
     complete, incomplete = evaluate.exercises_from_members(members)
     assert [e.slug for e in complete] == ["add-one", "vowel-count"]
     assert complete[0].module == "add_one" and "addOne" in complete[0].example
+    prompt = evaluate.exercise_prompt(complete[0], "0.14.0")
+    assert "Return the number after `x`." in prompt and "No overflow checks needed." in prompt
+    assert "```zig\npub fn addOne(x: i32) i32 {\n    _ = x;" in prompt
     assert incomplete == ["half-done"]
 
 
