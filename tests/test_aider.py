@@ -54,7 +54,7 @@ class RecordingProxy(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def proxy(tiny_qwen3_dir, lora_adapter_dir, tmp_path_factory):  # noqa: F811
-    server = vllm_server(tiny_qwen3_dir, lora_adapter_dir, tmp_path_factory.mktemp("vllm-log"))
+    server = vllm_server(tiny_qwen3_dir, lora_adapter_dir, tmp_path_factory.getbasetemp())
     RecordingProxy.upstream = server.url.removesuffix("/v1")
     RecordingProxy.requests = []
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), RecordingProxy)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 from test_evaluate import facts_file, github_mirror  # noqa: F401 - fixtures shared with that file
-from vllm_server import vllm_server
+from vllm_server import trained_adapter, vllm_server
 
 REPO = Path(__file__).resolve().parents[1]
 SERVE = REPO / "scripts" / "serve.py"
@@ -19,30 +19,14 @@ SERVE = REPO / "scripts" / "serve.py"
 
 @pytest.fixture(scope="session")
 def lora_adapter_dir(tmp_path_factory, tiny_qwen3_dir) -> Path:
-    """An adapter trained by train_lora.py itself (4 steps on a small release dir), as a user would make one.
-
-    The high learning rate moves LoRA's B away from its zero start in 4 steps, so that the adapter changes
-    what the tiny model answers and base and adapter can be told apart.
-    """
-    from test_train_lora import write_release
-
-    root = tmp_path_factory.mktemp("trained")
-    rel, prompts = write_release(root)
-    out = root / "adapter"
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "train_lora.py"), "--model", str(tiny_qwen3_dir), "--data", str(rel),
-         "--prompts", str(prompts), "--output", str(out), "--max-seq-len", "256", "--batch-size", "1",
-         "--grad-accum", "1", "--max-steps", "4", "--lora-rank", "8", "--learning-rate", "0.05",
-         "--eval-share", "0", "--warmup-steps-excluded", "1"],
-        cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    out = trained_adapter(tiny_qwen3_dir, tmp_path_factory.getbasetemp() / "trained")
     assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_qwen3_dir)
     return out
 
 
 @pytest.fixture(scope="session")
 def server(tiny_qwen3_dir, lora_adapter_dir, tmp_path_factory):
-    return vllm_server(tiny_qwen3_dir, lora_adapter_dir, tmp_path_factory.mktemp("vllm-log"))
+    return vllm_server(tiny_qwen3_dir, lora_adapter_dir, tmp_path_factory.getbasetemp())
 
 
 def serve_dry_run(*args: str) -> subprocess.CompletedProcess:

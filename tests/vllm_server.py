@@ -1,6 +1,6 @@
-"""One vLLM CPU server per test session, shared by test_serve_vllm.py and test_aider.py (it takes ~1.5 min
-to start on 2 cores, so starting it once matters). Not a conftest: the fixtures that use it live in the
-test files; this module only starts, waits for and stops the real server."""
+"""One trained adapter and one vLLM CPU server per test session, shared by test_serve_vllm.py and
+test_aider.py (the server takes ~1.5 min to start on 2 cores, so starting it once matters). Not a conftest:
+the fixtures that use these live in the test files; this module trains, starts, waits for and stops."""
 from __future__ import annotations
 
 import atexit
@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,30 @@ class Server:
 
 
 _servers: dict[tuple[str, str], Server] = {}
+
+
+def trained_adapter(model_dir: Path, work: Path) -> Path:
+    """An adapter trained by train_lora.py itself (4 steps on a small release dir), as a user would make one.
+
+    Trained once into `work` (the session's base temp dir, so every test file gets the same one). The high
+    learning rate moves LoRA's B away from its zero start in 4 steps, so that the adapter changes what the
+    tiny model answers and base and adapter can be told apart.
+    """
+    from test_train_lora import write_release
+
+    out = work / "adapter"
+    if (out / "adapter_config.json").is_file():
+        return out
+    rel, prompts = write_release(work)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "train_lora.py"), "--model", str(model_dir), "--data", str(rel),
+         "--prompts", str(prompts), "--output", str(out), "--max-seq-len", "256", "--batch-size", "1",
+         "--grad-accum", "1", "--max-steps", "4", "--lora-rank", "8", "--learning-rate", "0.05",
+         "--eval-share", "0", "--warmup-steps-excluded", "1"],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        pytest.fail(f"train_lora.py failed:\n{proc.stdout[-2000:]}{proc.stderr[-3000:]}")
+    return out
 
 
 def free_port() -> int:
@@ -57,8 +82,11 @@ def vllm_server(model_dir: Path, adapter_dir: Path, log_dir: Path) -> Server:
     port = free_port()
     log = log_dir / "vllm.log"
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}  # GiB; the default takes a share of all memory
+    # The random tiny model seldom emits EOS: cap every answer server-side, or a request without
+    # max_tokens (Aider sends none) generates ~1.5k tokens of noise on 2 CPU cores.
     cmd = [str(REPO / ".venv" / "bin" / "python"), str(REPO / "scripts" / "serve.py"), str(adapter_dir),
-           "--device", "cpu", "--port", str(port), "--max-model-len", "2048", "--", "--max-num-seqs", "4"]
+           "--device", "cpu", "--port", str(port), "--max-model-len", "2048", "--", "--max-num-seqs", "4",
+           "--override-generation-config", '{"max_new_tokens": 64}']
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
