@@ -37,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from ziglora.archive import read_text_members  # noqa: E402
 from ziglora.io import atomic_write_text, read_jsonl, write_json  # noqa: E402
-from ziglora.net import download  # noqa: E402
-from ziglora.versions import DEFAULT_VERSION, exercism_url, release  # noqa: E402
+from ziglora.net import DownloadError, download  # noqa: E402
+from ziglora.versions import DEFAULT_VERSION, UnknownRelease, exercism_url, release  # noqa: E402
 from ziglora.zig import Zig, ensure_zig  # noqa: E402
 
 SUITES = ("facts", "exercism")
@@ -327,8 +327,7 @@ def safe_name(name: str) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0] + "\n\n" + "\n\n".join(__doc__.split("\n\n")[1:]),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--zig-version", default=DEFAULT_VERSION, help="Zig release to evaluate (default %(default)s)")
     p.add_argument("--base-url", default="http://127.0.0.1:8000/v1",
@@ -361,7 +360,10 @@ def load_exercises(args: argparse.Namespace, data_dir: Path) -> tuple[list[Exerc
     archive = args.exercism_archive
     if archive is None:
         archive = data_dir / "sources" / f"exercism-zig-{rel.exercism_commit}.tar.gz"
-        download(exercism_url(rel), archive)  # cached: a whole file, fetched once
+        try:
+            download(exercism_url(rel), archive)  # cached: a whole file, fetched once
+        except (UnknownRelease, DownloadError) as e:
+            raise SystemExit(f"{e}\nPass a local copy of the track with --exercism-archive FILE.") from None
     exercises, incomplete = exercises_from_members(read_text_members(str(archive), (".zig", ".md")))
     if not exercises:
         raise SystemExit(f"{archive}: no exercism exercise found (expected exercises/practice/<slug>/...)")
