@@ -50,6 +50,10 @@ class EndpointDown(RuntimeError):
     pass
 
 
+class RequestRejected(RuntimeError):
+    """A 4xx for one request (e.g. a prompt longer than the served context): that task fails, the run goes on."""
+
+
 # ---------------------------------------------------------------- tasks
 
 
@@ -208,8 +212,9 @@ class Client:
         for attempt in range(self.retries + 1):
             try:
                 resp = requests.post(f"{self.base_url}/chat/completions", json=body, timeout=self.timeout)
-                if resp.status_code < 500:
-                    resp.raise_for_status()  # 4xx: our request is wrong, retrying will not help
+                if 400 <= resp.status_code < 500:  # this request is wrong: retrying will not help
+                    raise RequestRejected(f"HTTP {resp.status_code}: {resp.text[:500]}")
+                if resp.status_code < 400:
                     return resp.json()["choices"][0]["message"].get("content") or ""
                 error: Exception = requests.HTTPError(f"{resp.status_code}: {resp.text[:300]}")
             except (requests.ConnectionError, requests.Timeout) as e:
@@ -242,7 +247,10 @@ def answer_for(answers: str, client: Client | None, model: str, prompt: str, own
 
 def eval_fact(task: FactTask, model: str, ask: Callable[[str], str], zig_version: str) -> tuple[Outcome, str]:
     prompt = fact_prompt(task, zig_version)
-    answer = ask(prompt)
+    try:
+        answer = ask(prompt)
+    except RequestRejected as e:
+        return Outcome(model, "facts", task.id, False, str(e)), f"# question\n{task.q}\n\n# request rejected\n{e}\n"
     ok = fact_passes(task, answer)
     log = f"# question\n{task.q}\n\n# answer\n{answer}\n\n# accept /{task.accept}/i: {'PASS' if ok else 'FAIL'}\n"
     return Outcome(model, "facts", task.id, ok, task.accept), log
@@ -253,7 +261,10 @@ def eval_exercise(
     compile_slots: threading.Semaphore,
 ) -> tuple[Outcome, str]:
     prompt = exercise_prompt(ex, zig_version)
-    answer = ask(prompt)
+    try:
+        answer = ask(prompt)
+    except RequestRejected as e:
+        return Outcome(model, "exercism", ex.slug, False, str(e)), f"# prompt\n{prompt}\n\n# request rejected\n{e}\n"
     code = extract_zig(answer)
     if code is None:
         run = RunResult("failed", "[no Zig code block in the answer]", 0.0)

@@ -195,7 +195,7 @@ def test_endless_answer_is_killed_at_the_time_limit(tmp_path, monkeypatch):
 
 
 class _Flaky(BaseHTTPRequestHandler):
-    """/v1/models lists 'm'; the first chat request gets a 503, later ones an answer echoing the request."""
+    """/v1/models lists 'm'; the first chat request gets a 503, later ones an answer; model 'too-long' a 400."""
 
     calls: list[dict] = []
 
@@ -205,7 +205,9 @@ class _Flaky(BaseHTTPRequestHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).calls.append(body)
-        if len(type(self).calls) == 1:
+        if body["model"] == "too-long":
+            self._send(400, {"error": "This model's maximum context length is 2048 tokens"})
+        elif len(type(self).calls) == 1:
             self._send(503, {"error": "warming up"})
         else:
             self._send(200, {"choices": [{"message": {"role": "assistant", "content": "use comptime"}}]})
@@ -235,6 +237,20 @@ def test_client_retries_5xx_and_turns_thinking_off():
     assert len(_Flaky.calls) == 2
     assert _Flaky.calls[1]["chat_template_kwargs"] == {"enable_thinking": False}
     assert _Flaky.calls[1]["temperature"] == 0.0 and _Flaky.calls[1]["model"] == "m"
+
+
+def test_a_rejected_request_fails_its_task_only():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = evaluate.Client(f"http://127.0.0.1:{server.server_address[1]}/v1", timeout=30, max_tokens=64,
+                                 backoff_s=0.01)
+        task = evaluate.FactTask("q1", "What is comptime?", "comptime", "")
+        outcome, log = evaluate.eval_fact(task, "too-long", lambda p: client.chat("too-long", p), "0.14.0")
+    finally:
+        server.shutdown()
+    assert not outcome.passed and "HTTP 400" in outcome.detail
+    assert "maximum context length" in log
 
 
 def test_endpoint_down_is_a_clear_error(tmp_path, facts_file):
