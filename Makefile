@@ -7,10 +7,15 @@ PY := $(VENV)/bin/python
 DATA := raw_data/zig-$(ZIG_VERSION)
 # The GPU extras (Unsloth, bitsandbytes) only where a CUDA GPU answers.
 REQUIREMENTS := $(shell nvidia-smi -L >/dev/null 2>&1 && echo requirements-cuda.txt || echo requirements.txt)
+# Training: Qwen3-8B on a CUDA GPU; without one, SmolLM2-135M for a short run that proves the pipeline.
+HAVE_GPU := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
+MODEL ?= $(if $(HAVE_GPU),Qwen/Qwen3-8B,smollm2-135m)
+STEPS ?= $(if $(HAVE_GPU),-1,20)
+ADAPTER ?= $(if $(HAVE_GPU),qwen3-zig-lora,smollm2-zig-lora)
 
-.PHONY: all setup data test lint
+.PHONY: all setup data train test lint
 
-all: setup data
+all: setup data train
 
 # Idempotent: the stamp is rebuilt only when a requirements file changes.
 setup: $(VENV)/.stamp
@@ -32,3 +37,7 @@ lint: setup
 DATA_STAGES := build_langref build_release_notes build_cookbook build_stdlib build_qa validate_examples write_manifest
 data: setup
 	set -e; for stage in $(DATA_STAGES); do $(PY) scripts/$$stage.py --zig-version $(ZIG_VERSION); done
+
+# The LoRA adapter (+ train_report.json, serve_command.txt) in $(ADAPTER)/; STEPS=-1 trains full epochs.
+train: setup
+	$(PY) train_lora.py --model $(MODEL) --data $(DATA) --max-steps $(STEPS) --output $(ADAPTER)

@@ -266,11 +266,12 @@ def token_table(examples: list[dict], stats: dict[str, SourceStats], max_len: in
 def format_table(rows: list[dict], padding_share: float) -> str:
     cols = ["source", "records", "sequences", "tokens", "trained_tokens", "share", "split_sections", "token_cut",
             "truncated"]
-    lines = [" ".join(f"{c:>15}" for c in cols)]
+    width = {c: max(len(c), 22 if c == "source" else 9) for c in cols}
+    lines = [" ".join(f"{c:>{width[c]}}" for c in cols)]
     for r in rows:
-        lines.append(" ".join(f"{r[c]:>15.2%}" if c == "share" else f"{r[c]:>15}" for c in cols))
+        lines.append(" ".join(f"{r[c]:>{width[c]}.2%}" if c == "share" else f"{r[c]:>{width[c]}}" for c in cols))
     totals = {c: sum(r[c] for r in rows) for c in cols[1:] if c != "share"}
-    lines.append(" ".join(f"{totals.get(c, 'total' if c == 'source' else '100%'):>15}" for c in cols))
+    lines.append(" ".join(f"{totals.get(c, 'total' if c == 'source' else '100%'):>{width[c]}}" for c in cols))
     lines.append(f"padding share of the packed batches: {padding_share:.2%}")
     return "\n".join(lines)
 
