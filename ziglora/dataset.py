@@ -303,7 +303,8 @@ def build_examples(version: str, by_kind: dict[str, list[tuple[str, list[dict]]]
 
     `by_kind` maps a manifest kind (doc_sections, examples, stdlib, chat) to its (path, records) outputs."""
     def tokenize(text: str) -> list[int]:
-        return tokenizer(text, add_special_tokens=False)["input_ids"]
+        # verbose=False: a whole std lib file is longer than the model's context, which is fine before windowing
+        return tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
 
     examples: list[dict] = []
     stats: dict[str, SourceStats] = {}
