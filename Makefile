@@ -7,10 +7,15 @@ PY := $(VENV)/bin/python
 DATA := raw_data/zig-$(ZIG_VERSION)
 # The GPU extras (Unsloth, bitsandbytes) only where a CUDA GPU answers.
 REQUIREMENTS := $(shell nvidia-smi -L >/dev/null 2>&1 && echo requirements-cuda.txt || echo requirements.txt)
+# Training: Qwen3-8B on a CUDA GPU; without one, SmolLM2-135M for a short run that proves the pipeline.
+HAVE_GPU := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
+MODEL ?= $(if $(HAVE_GPU),Qwen/Qwen3-8B,smollm2-135m)
+STEPS ?= $(if $(HAVE_GPU),-1,20)
+ADAPTER ?= $(if $(HAVE_GPU),qwen3-zig-lora,smollm2-zig-lora)
 
-.PHONY: all setup data test lint serve eval aider
+.PHONY: all setup data train test lint serve eval aider
 
-all: setup data
+all: setup data train
 
 # Idempotent: the stamp is rebuilt only when a requirements file changes.
 setup: $(VENV)/.stamp
@@ -39,17 +44,17 @@ $(AIDER_VENV)/.stamp:
 
 # Serve an adapter: `make serve ADAPTER=qwen3-zig-lora` (GPU: `vllm serve` from your environment;
 # no GPU: vLLM's CPU build from .venv-vllm). scripts/serve.py --help explains the settings.
-ADAPTER ?= qwen3-zig-lora
-SERVE_DEPS := $(shell nvidia-smi -L >/dev/null 2>&1 || echo $(VLLM_VENV)/.stamp)
+SERVE_DEPS := $(if $(HAVE_GPU),,$(VLLM_VENV)/.stamp)
 serve: setup $(SERVE_DEPS)
 	$(PY) scripts/serve.py $(ADAPTER)
 
 # Base model vs adapter on every suite, against the server `make serve` started.
 BASE_URL ?= http://127.0.0.1:8000/v1
-MODELS ?= Qwen/Qwen3-8B,ziglora
+# MODELS (comma-separated) defaults to every model the server lists: the base model and `ziglora`.
+MODELS ?=
 EVAL_DIR ?= out/eval
 eval: setup
-	$(PY) scripts/evaluate.py --zig-version $(ZIG_VERSION) --base-url $(BASE_URL) --models $(MODELS) --output $(EVAL_DIR)
+	$(PY) scripts/evaluate.py --zig-version $(ZIG_VERSION) --base-url $(BASE_URL) --models "$(MODELS)" --output $(EVAL_DIR)
 
 # Aider on the served adapter, with the repo's .aider.conf.yml (model hosted_vllm/ziglora and its settings).
 aider: $(AIDER_VENV)/.stamp
@@ -66,3 +71,7 @@ lint: setup
 DATA_STAGES := build_langref build_release_notes build_cookbook build_stdlib build_qa validate_examples write_manifest
 data: setup
 	set -e; for stage in $(DATA_STAGES); do $(PY) scripts/$$stage.py --zig-version $(ZIG_VERSION); done
+
+# The LoRA adapter (+ train_report.json, serve_command.txt) in $(ADAPTER)/; STEPS=-1 trains full epochs.
+train: setup
+	$(PY) train_lora.py --model $(MODEL) --data $(DATA) --max-steps $(STEPS) --output $(ADAPTER)

@@ -67,12 +67,16 @@ class Settings:
         "`none` trains without.")})
     output: str = field(default="qwen3-zig-lora", metadata={"help": "Adapter directory (only what serving needs)."})
     checkpoints: str | None = field(default=None, metadata={"help": "Checkpoints; default <output>-checkpoints."})
-    max_seq_len: int = field(default=4096, metadata={"help": (
-        "Tokens per packed sequence; document windows are cut at headings to fit it.")})
-    batch_size: int = field(default=2, metadata={"help": "Packed sequences per device per micro-step."})
-    grad_accum: int = field(default=4, metadata={"help": (
-        "Micro-steps per optimizer step: tokens per step = batch_size x grad_accum x max_seq_len x GPUs, "
-        "kept large because tiny LoRA steps on 8k-token batches are noisy.")})
+    # Sizes default by device: on CUDA they fit Qwen3-8B in 4-bit on a 24 GiB GPU (Unsloth measured 7.1 GiB at
+    # 2x2048 and 14 GiB at 1x32k), on CPU they keep a step of a small model to seconds.
+    max_seq_len: int | None = field(default=None, metadata={"help": (
+        "Tokens per packed sequence (document windows are cut at headings to fit it); default 4096 on CUDA, "
+        "2048 on CPU (the longest Q&A of 0.14.0 is ~1.8k tokens: a chat record is never split).")})
+    batch_size: int | None = field(default=None, metadata={"help": (
+        "Packed sequences per device per micro-step; default 2 on CUDA, 1 on CPU.")})
+    grad_accum: int | None = field(default=None, metadata={"help": (
+        "Micro-steps per optimizer step; default 4 on CUDA (2x4x4096 = 32k tokens a step, because LoRA steps "
+        "on a few thousand tokens are noisy), 1 on CPU.")})
     max_steps: int = field(default=-1, metadata={"help": "Optimizer steps; -1 trains --epochs over the data."})
     epochs: float = field(default=2.0, metadata={"help": "Passes over the training set when --max-steps is -1."})
     learning_rate: float = field(default=2e-4, metadata={"help": "Peak LR (cosine decay after 3%% warm-up)."})
@@ -98,6 +102,10 @@ class Settings:
         if not 0 <= self.prompt_share < 1 or not 0 <= self.eval_share < 0.5:
             raise SystemExit("--prompt-share must be in [0, 1) and --eval-share in [0, 0.5)")
         self.checkpoints = self.checkpoints or f"{self.output.rstrip('/')}-checkpoints"
+        cuda = torch.cuda.is_available()
+        self.max_seq_len = self.max_seq_len or (4096 if cuda else 2048)
+        self.batch_size = self.batch_size or (2 if cuda else 1)
+        self.grad_accum = self.grad_accum or (4 if cuda else 1)
 
 
 def is_main_process() -> bool:
@@ -246,22 +254,35 @@ def padding_share(trainer: Trainer, batch_size: int) -> float:
 
 
 class Throughput(TrainerCallback):
-    """Real (non-pad) tokens/s over the optimizer steps after the warm-up ones (compilation, allocator growth)."""
+    """Real (non-pad) tokens/s of the optimizer steps after the warm-up ones (compilation, allocator growth).
+
+    Timed from each step's begin to its end, so evaluation and checkpoint saves between steps do not count."""
 
     def __init__(self, skip: int):
-        self.skip, self.mark = skip, None
-        self.result: dict = {}
+        self.skip, self.begin = skip, (0.0, 0)
+        self.seconds, self.tokens, self.steps = 0.0, 0, 0
 
-    def on_step_end(self, args, state, control, **kwargs):
+    def _now(self, state) -> tuple[float, int]:
         if torch.cuda.is_available():
             torch.cuda.synchronize()
-        now = (time.perf_counter(), state.num_input_tokens_seen, state.global_step)
-        if state.global_step == self.skip or (self.mark is None and state.global_step > self.skip):
-            self.mark = now
-        elif self.mark is not None:
-            secs, tokens, steps = (b - a for a, b in zip(self.mark, now, strict=True))
-            self.result = {"tokens_per_s": round(tokens / secs, 1), "steps_per_s": round(steps / secs, 4),
-                           "measured_steps": steps, "measured_tokens": tokens, "excluded_warmup_steps": self.skip}
+        return time.perf_counter(), state.num_input_tokens_seen
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.begin = self._now(state)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        end = self._now(state)
+        if state.global_step > self.skip:
+            self.seconds += end[0] - self.begin[0]
+            self.tokens += end[1] - self.begin[1]
+            self.steps += 1
+
+    def result(self) -> dict:
+        if not self.steps:
+            return {"excluded_warmup_steps": self.skip}
+        return {"tokens_per_s": round(self.tokens / self.seconds, 1),
+                "steps_per_s": round(self.steps / self.seconds, 4),
+                "measured_steps": self.steps, "measured_tokens": self.tokens, "excluded_warmup_steps": self.skip}
 
 
 def train(s: Settings, extra_callbacks: tuple = ()) -> dict:
@@ -302,6 +323,9 @@ def train(s: Settings, extra_callbacks: tuple = ()) -> dict:
                       processing_class=tokenizer, callbacks=[throughput, *extra_callbacks])
     data_info["packed_train_sequences"] = len(trainer.train_dataset)
     data_info["padding_share"] = round(padding_share(trainer, s.batch_size), 4)
+    # How full the packed bins are: with padding-free batches the empty rest costs nothing, but it shows how well
+    # the windows pack (a half-empty bin would mean padding under a padded collator).
+    data_info["packing_fill"] = round(data_info["train_tokens"] / (len(train_ds) * s.max_seq_len), 4)
     log(ds.format_table(data_info["token_table"], data_info["padding_share"]))
     if data_info["truncated_tokens"]:
         log(f"WARNING: {data_info['truncated_tokens']} tokens are in sequences longer than --max-seq-len "
@@ -321,7 +345,10 @@ def train(s: Settings, extra_callbacks: tuple = ()) -> dict:
             "(keep tokens per step by raising --grad-accum), then --max-seq-len, or use a smaller --lora-rank"
         ) from None
     train_s = time.perf_counter() - t1
-    eval_loss = trainer.evaluate()["eval_loss"] if eval_ds is not None else None
+    evals = [e for e in trainer.state.log_history if "eval_loss" in e]
+    if eval_ds is not None and (not evals or evals[-1]["step"] != trainer.state.global_step):
+        evals.append(trainer.evaluate())  # the final weights' eval loss, unless the last step just measured it
+    eval_loss = evals[-1]["eval_loss"] if evals else None
 
     report = {
         "settings": asdict(s), "model_path": model_path, "backend": backend,
@@ -331,7 +358,7 @@ def train(s: Settings, extra_callbacks: tuple = ()) -> dict:
         "resumed_from": resume_from, "train_loss": result.training_loss, "eval_loss": eval_loss,
         "loss_log": [{k: v for k, v in e.items() if k in ("step", "loss", "eval_loss", "learning_rate")}
                      for e in trainer.state.log_history if "loss" in e or "eval_loss" in e],
-        "load_s": round(load_s, 1), "train_s": round(train_s, 1), **throughput.result,
+        "load_s": round(load_s, 1), "train_s": round(train_s, 1), **throughput.result(),
     }
     if cuda:
         report["peak_allocated_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)

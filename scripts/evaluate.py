@@ -343,8 +343,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--zig-version", default=DEFAULT_VERSION, help="Zig release to evaluate (default %(default)s)")
     p.add_argument("--base-url", default="http://127.0.0.1:8000/v1",
                    help="OpenAI-compatible endpoint, up to /v1 (default %(default)s: `make serve`)")
-    p.add_argument("--models", default="Qwen/Qwen3-8B,ziglora",
-                   help="comma-separated model names the endpoint serves (default %(default)s: base and adapter)")
+    p.add_argument("--models", default="",
+                   help="comma-separated model names, e.g. Qwen/Qwen3-8B,ziglora (default: every model the endpoint "
+                        "lists, which for `make serve` is the base model and the adapter)")
     p.add_argument("--suites", default=",".join(SUITES), help="comma-separated, of: " + ", ".join(SUITES))
     p.add_argument("--answers", choices=["model", "reference", "stub"], default="model",
                    help="model: ask the endpoint (default); reference/stub: check the harness with the tasks' own "
@@ -392,13 +393,13 @@ def main(argv: list[str] | None = None) -> int:
 
     client = None
     if args.answers == "model":
-        models = [m.strip() for m in args.models.split(",") if m.strip()]
         client = Client(args.base_url, args.request_timeout, args.max_tokens)
         try:
             served = client.models()
         except EndpointDown as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        models = [m.strip() for m in args.models.split(",") if m.strip()] or served
         missing = [m for m in models if m not in served]
         if missing:
             print(f"error: {args.base_url} does not serve {missing}; it serves {served}. "

@@ -179,3 +179,12 @@ def test_bad_release_dir_says_rerun_make_data(tiny_qwen3_dir, release, tmp_path,
         (rel / "manifest.json").unlink()
     with pytest.raises(SystemExit, match=f"(?s){message}.*make data"):
         train_lora.main(run_args(tiny_qwen3_dir, rel, prompts, tmp_path / "a", "--max-steps", "1"))
+
+
+def test_model_missing_offline_says_what_to_do(release, tmp_path, monkeypatch):
+    rel, prompts = release
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # read once, when the hub is imported
+    with pytest.raises(SystemExit, match="(?s)cannot load model 'nobody/no-such-model'.*offline.*--model <local dir>"):
+        train_lora.main(["--model", "nobody/no-such-model", "--data", str(rel), "--prompts", str(prompts),
+                         "--output", str(tmp_path / "a")])

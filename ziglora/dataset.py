@@ -266,11 +266,12 @@ def token_table(examples: list[dict], stats: dict[str, SourceStats], max_len: in
 def format_table(rows: list[dict], padding_share: float) -> str:
     cols = ["source", "records", "sequences", "tokens", "trained_tokens", "share", "split_sections", "token_cut",
             "truncated"]
-    lines = [" ".join(f"{c:>15}" for c in cols)]
+    width = {c: max(len(c), 22 if c == "source" else 9) for c in cols}
+    lines = [" ".join(f"{c:>{width[c]}}" for c in cols)]
     for r in rows:
-        lines.append(" ".join(f"{r[c]:>15.2%}" if c == "share" else f"{r[c]:>15}" for c in cols))
+        lines.append(" ".join(f"{r[c]:>{width[c]}.2%}" if c == "share" else f"{r[c]:>{width[c]}}" for c in cols))
     totals = {c: sum(r[c] for r in rows) for c in cols[1:] if c != "share"}
-    lines.append(" ".join(f"{totals.get(c, 'total' if c == 'source' else '100%'):>15}" for c in cols))
+    lines.append(" ".join(f"{totals.get(c, 'total' if c == 'source' else '100%'):>{width[c]}}" for c in cols))
     lines.append(f"padding share of the packed batches: {padding_share:.2%}")
     return "\n".join(lines)
 
@@ -302,7 +303,8 @@ def build_examples(version: str, by_kind: dict[str, list[tuple[str, list[dict]]]
 
     `by_kind` maps a manifest kind (doc_sections, examples, stdlib, chat) to its (path, records) outputs."""
     def tokenize(text: str) -> list[int]:
-        return tokenizer(text, add_special_tokens=False)["input_ids"]
+        # verbose=False: a whole std lib file is longer than the model's context, which is fine before windowing
+        return tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
 
     examples: list[dict] = []
     stats: dict[str, SourceStats] = {}
