@@ -84,7 +84,7 @@ def vllm_server(model_dir: Path, adapter_dir: Path, log_dir: Path) -> Server:
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}  # GiB; the default takes a share of all memory
     # The random tiny model seldom emits EOS: cap every answer server-side, or a request without
     # max_tokens (Aider sends none) generates ~1.5k tokens of noise on 2 CPU cores.
-    cmd = [str(REPO / ".venv" / "bin" / "python"), str(REPO / "scripts" / "serve.py"), str(adapter_dir),
+    cmd = [sys.executable, str(REPO / "scripts" / "serve.py"), str(adapter_dir),
            "--device", "cpu", "--port", str(port), "--max-model-len", "2048", "--", "--max-num-seqs", "4",
            "--override-generation-config", '{"max_new_tokens": 64}']
     with open(log, "wb") as out:
