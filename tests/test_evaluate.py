@@ -1,0 +1,263 @@
+"""scripts/evaluate.py with real parts: an exercism-layout archive served over HTTP on 127.0.0.1, the real
+Zig 0.14.0 compiler, and a real loopback HTTP server standing in for the model endpoint where the test is
+about the client (retries, a server that is down). The exercises are tiny ones written here."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+from functools import partial
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from ziglora.versions import release
+from ziglora.zig import ensure_zig
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+import evaluate  # noqa: E402
+
+COMMIT = release("0.14.0").exercism_commit
+
+# Our own exercises in exercism's layout: {slug: {path inside the exercise folder: text}}.
+EXERCISES = {
+    "add-one": {
+        ".docs/instructions.md": "# Add one\n\nReturn the number after `x`.\n",
+        ".docs/instructions.append.md": "# Instructions append\n\nNo overflow checks needed.\n",
+        "add_one.zig": 'pub fn addOne(x: i32) i32 {\n    _ = x;\n    @compileError("implement addOne");\n}\n',
+        "test_add_one.zig": (
+            'const std = @import("std");\nconst add_one = @import("add_one.zig");\n\n'
+            'test "adds one" {\n    try std.testing.expectEqual(@as(i32, 3), add_one.addOne(2));\n}\n'
+            'test "negative" {\n    try std.testing.expectEqual(@as(i32, 0), add_one.addOne(-1));\n}\n'
+        ),
+        ".meta/example.zig": "pub fn addOne(x: i32) i32 {\n    return x + 1;\n}\n",
+    },
+    "vowel-count": {
+        ".docs/instructions.md": "# Vowel count\n\nCount the ASCII vowels (a, e, i, o, u, either case) in a string.\n",
+        "vowel_count.zig": (
+            'pub fn count(s: []const u8) usize {\n    _ = s;\n    @compileError("implement count");\n}\n'
+        ),
+        "test_vowel_count.zig": (
+            'const std = @import("std");\nconst vowel_count = @import("vowel_count.zig");\n\n'
+            'test "mixed" {\n    try std.testing.expectEqual(@as(usize, 4), vowel_count.count("hEllo yOu"));\n}\n'
+            'test "none" {\n    try std.testing.expectEqual(@as(usize, 0), vowel_count.count("rhythm"));\n}\n'
+        ),
+        ".meta/example.zig": (
+            'const std = @import("std");\n\npub fn count(s: []const u8) usize {\n    var n: usize = 0;\n'
+            '    for (s) |c| {\n        if (std.mem.indexOfScalar(u8, "aeiou", std.ascii.toLower(c)) != null) n += 1;\n'
+            "    }\n    return n;\n}\n"
+        ),
+    },
+    # no .meta/example.zig: counted as skipped, never as a task
+    "half-done": {
+        ".docs/instructions.md": "# Half done\n",
+        "half_done.zig": "pub fn f() void {}\n",
+        "test_half_done.zig": 'const h = @import("half_done.zig");\ntest "f" {\n    h.f();\n}\n',
+    },
+}
+
+FACTS = [
+    {"q": "Which keyword declares a compile-time known parameter?", "accept": r"\bcomptime\b",
+     "answer": "The `comptime` keyword.", "section": ["comptime"]},
+    {"q": "What does `defer` do?", "accept": r"end of (the )?(enclosing )?(block|scope)",
+     "answer": "It runs an expression at the end of the enclosing block.", "section": ["defer"]},
+]
+
+
+def make_exercism_archive(path: Path, commit: str) -> None:
+    """A GitHub-style commit archive: one top folder `zig-<commit>/`, then the exercism layout."""
+    with tarfile.open(path, "w:gz") as tar:
+        for slug, files in EXERCISES.items():
+            for name, text in files.items():
+                data = text.encode()
+                info = tarfile.TarInfo(f"zig-{commit}/exercises/practice/{slug}/{name}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        readme = b"# fixture track\n"
+        info = tarfile.TarInfo(f"zig-{commit}/README.md")
+        info.size = len(readme)
+        tar.addfile(info, io.BytesIO(readme))
+
+
+class _QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def github_mirror(tmp_path_factory):
+    """A GITHUB_URL serving exercism/zig/archive/<commit>.tar.gz over real HTTP on 127.0.0.1."""
+    root = tmp_path_factory.mktemp("github")
+    target = root / "exercism" / "zig" / "archive"
+    target.mkdir(parents=True)
+    make_exercism_archive(target / f"{COMMIT}.tar.gz", COMMIT)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietFiles, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def facts_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("facts") / "facts.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in FACTS))
+    return path
+
+
+def run_evaluate(cwd: Path, env_extra: dict, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, **env_extra}
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "evaluate.py"), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+# ---------------------------------------------------------------- pure parsing
+
+
+def test_extract_zig_takes_the_longest_zig_block_and_ignores_thinking():
+    answer = ("<think>```zig\nnot this, it is thinking and long long long\n```</think>Here:\n"
+              "```zig\npub fn a() void {}\npub fn b() void {}\n```\nUse it as:\n```zig\na();\n```\n")
+    assert evaluate.extract_zig(answer) == "pub fn a() void {}\npub fn b() void {}\n"
+    assert evaluate.extract_zig("```\nconst x = 1;\n```") == "const x = 1;\n"
+    assert evaluate.extract_zig("no code at all") is None
+
+
+def test_fact_regex_is_case_insensitive_search():
+    task = evaluate.FactTask("q1", "?", r"\bcomptime\b", "")
+    assert evaluate.fact_passes(task, "Use COMPTIME here.")
+    assert not evaluate.fact_passes(task, "use comptimes")
+    assert not evaluate.fact_passes(task, "<think>comptime</think> no idea")
+
+
+def test_exercises_grouped_by_folder_with_underscored_files():
+    members = {f"exercises/practice/{slug}/{name}": text.encode()
+               for slug, files in EXERCISES.items() for name, text in files.items()}
+    complete, incomplete = evaluate.exercises_from_members(members)
+    assert [e.slug for e in complete] == ["add-one", "vowel-count"]
+    assert complete[0].module == "add_one" and "addOne" in complete[0].example
+    prompt = evaluate.exercise_prompt(complete[0], "0.14.0")
+    assert "Return the number after `x`." in prompt and "No overflow checks needed." in prompt
+    assert "```zig\npub fn addOne(x: i32) i32 {\n    _ = x;" in prompt
+    assert incomplete == ["half-done"]
+
+
+# ---------------------------------------------------------------- the harness against itself
+
+
+@pytest.mark.parametrize("answers, expect_passed", [("reference", 2), ("stub", 0)])
+def test_harness_reference_passes_and_stub_fails(tmp_path, github_mirror, facts_file, answers, expect_passed):
+    out = tmp_path / "report"
+    proc = run_evaluate(tmp_path, {"GITHUB_URL": github_mirror}, "--answers", answers, "--facts", str(facts_file),
+                        "--output", str(out), "--jobs", "2")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "eval_report.json").read_text())
+    assert {(r["suite"], r["model"], r["passed"], r["total"], r["skipped"]) for r in report["results"]} == {
+        ("facts", answers, expect_passed, 2, 0), ("exercism", answers, expect_passed, 2, 1)}
+    # the archive was fetched through GITHUB_URL into the release's sources, and each task left a log
+    assert (tmp_path / "raw_data" / "zig-0.14.0" / "sources" / f"exercism-zig-{COMMIT}.tar.gz").is_file()
+    log = (out / "logs" / answers / "exercism" / "vowel-count.log").read_text()
+    assert "zig test test_vowel_count.zig: " + ("passed" if answers == "reference" else "failed") in log
+    if answers == "stub":
+        assert "implement count" in log  # the stub's @compileError is what failed it
+    assert "| exercism |" in (out / "eval_report.md").read_text()
+    assert (out / "eval_report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_endless_answer_is_killed_at_the_time_limit(tmp_path, monkeypatch):
+    zig = ensure_zig("0.14.0")
+    ex = EXERCISES["add-one"]
+    files = {"test_add_one.zig": ex["test_add_one.zig"], "add_one.zig": ex[".meta/example.zig"]}
+    assert evaluate.run_zig_test(zig, files, "test_add_one.zig", 300).status == "passed"  # compiles here
+    # every temp dir the harness makes lands in tmp_path, so its processes are findable by their paths
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    files["add_one.zig"] = "pub fn addOne(x: i32) i32 {\n    _ = x;\n    while (true) {}\n}\n"
+    result = evaluate.run_zig_test(zig, files, "test_add_one.zig", 20)
+    assert result.status == "timeout", result.output
+    assert "killed: time limit of 20 s" in result.output
+    # the test binary lives in zig's global cache but runs in the temp dir: find survivors by their cwd
+    left = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if str(tmp_path) in os.readlink(proc / "cwd"):
+                left.append(proc.name)
+        except OSError:
+            continue
+    assert left == [], "the test binary outlived the time limit"
+
+
+# ---------------------------------------------------------------- the client
+
+
+class _Flaky(BaseHTTPRequestHandler):
+    """/v1/models lists 'm'; the first chat request gets a 503, later ones an answer; model 'too-long' a 400."""
+
+    calls: list[dict] = []
+
+    def do_GET(self):
+        self._send(200, {"object": "list", "data": [{"id": "m", "object": "model"}]})
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).calls.append(body)
+        if body["model"] == "too-long":
+            self._send(400, {"error": "This model's maximum context length is 2048 tokens"})
+        elif len(type(self).calls) == 1:
+            self._send(503, {"error": "warming up"})
+        else:
+            self._send(200, {"choices": [{"message": {"role": "assistant", "content": "use comptime"}}]})
+
+    def _send(self, code, obj):
+        data = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_client_retries_5xx_and_turns_thinking_off():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = evaluate.Client(f"http://127.0.0.1:{server.server_address[1]}/v1", timeout=30, max_tokens=64,
+                                 backoff_s=0.01)
+        assert client.models() == ["m"]
+        assert client.chat("m", "hi") == "use comptime"
+    finally:
+        server.shutdown()
+    assert len(_Flaky.calls) == 2
+    assert _Flaky.calls[1]["chat_template_kwargs"] == {"enable_thinking": False}
+    assert _Flaky.calls[1]["temperature"] == 0.0 and _Flaky.calls[1]["model"] == "m"
+
+
+def test_a_rejected_request_fails_its_task_only():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = evaluate.Client(f"http://127.0.0.1:{server.server_address[1]}/v1", timeout=30, max_tokens=64,
+                                 backoff_s=0.01)
+        task = evaluate.FactTask("q1", "What is comptime?", "comptime", "")
+        outcome, log = evaluate.eval_fact(task, "too-long", lambda p: client.chat("too-long", p), "0.14.0")
+    finally:
+        server.shutdown()
+    assert not outcome.passed and "HTTP 400" in outcome.detail
+    assert "maximum context length" in log
+
+
+def test_endpoint_down_is_a_clear_error(tmp_path, facts_file):
+    with ThreadingHTTPServer(("127.0.0.1", 0), _Flaky) as probe:
+        port = probe.server_address[1]  # a port that was free; nothing listens once closed
+    proc = run_evaluate(tmp_path, {}, "--base-url", f"http://127.0.0.1:{port}/v1", "--suites", "facts",
+                        "--facts", str(facts_file), "--output", str(tmp_path / "r"))
+    assert proc.returncode == 2
+    assert "no OpenAI-compatible server answers" in proc.stderr and "make serve" in proc.stderr
+    assert not (tmp_path / "r" / "eval_report.json").exists()

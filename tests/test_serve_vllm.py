@@ -1,0 +1,104 @@
+"""Serving an adapter with the real vLLM (CPU build from .venv-vllm) on 127.0.0.1, via scripts/serve.py,
+and evaluate.py run against it with every suite."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+from test_evaluate import facts_file, github_mirror  # noqa: F401 - fixtures shared with that file
+from vllm_server import trained_adapter, vllm_server
+
+REPO = Path(__file__).resolve().parents[1]
+SERVE = REPO / "scripts" / "serve.py"
+
+
+@pytest.fixture(scope="session")
+def lora_adapter_dir(tmp_path_factory, tiny_qwen3_dir) -> Path:
+    out = trained_adapter(tiny_qwen3_dir, tmp_path_factory.getbasetemp() / "trained")
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_qwen3_dir)
+    return out
+
+
+@pytest.fixture(scope="session")
+def server(tiny_qwen3_dir, lora_adapter_dir, tmp_path_factory):
+    return vllm_server(tiny_qwen3_dir, lora_adapter_dir, tmp_path_factory.getbasetemp())
+
+
+def serve_dry_run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SERVE), *args, "--dry-run"], capture_output=True, text=True)
+
+
+def write_adapter_config(path: Path, **fields) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "Qwen/Qwen3-8B", "r": 16,
+                                                           **fields}))
+    return path
+
+
+@pytest.mark.parametrize("r, limit", [(4, 8), (16, 16), (24, 32), (300, 320)])
+def test_dry_run_names_base_adapter_rank_and_thinking_off(tmp_path, r, limit):
+    adapter = write_adapter_config(tmp_path / "a", r=r)
+    proc = serve_dry_run(str(adapter), "--device", "gpu")
+    assert proc.returncode == 0, proc.stderr
+    words = proc.stdout.split()
+    assert words[:3] == ["vllm", "serve", "Qwen/Qwen3-8B"]
+    assert words[words.index("--max-lora-rank") + 1] == str(limit)
+    assert "'{\"enable_thinking\": false}'" in proc.stdout
+    assert "--gpu-memory-utilization 0.9" in proc.stdout and "--max-model-len 16384" in proc.stdout
+    cpu = serve_dry_run(str(adapter), "--device", "cpu").stdout
+    assert " -m vllm.entrypoints.openai.api_server --model Qwen/Qwen3-8B " in cpu
+    assert "--gpu-memory-utilization" not in cpu
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"modules_to_save": ["lm_head"]}, "modules_to_save"),
+    ({"r": 1024}, "largest --max-lora-rank"),
+    ({"base_model_name_or_path": None}, "--base-model"),
+])
+def test_adapters_vllm_would_refuse_are_refused_clearly(tmp_path, fields, message):
+    proc = serve_dry_run(str(write_adapter_config(tmp_path / "a", **fields)))
+    assert proc.returncode == 2 and message in proc.stderr
+
+
+def test_models_lists_the_adapter_with_its_parent(server):
+    models = {m["id"]: m for m in requests.get(f"{server.url}/models", timeout=30).json()["data"]}
+    assert set(models) == {server.base_model, "ziglora"}
+    assert models["ziglora"]["parent"] == server.base_model
+
+
+def greedy(server, model: str, prompt: str) -> str:
+    resp = requests.post(f"{server.url}/chat/completions", timeout=120, json={
+        "model": model, "messages": [{"role": "user", "content": prompt}], "temperature": 0, "max_tokens": 16})
+    resp.raise_for_status()
+    return resp.json()["choices"][0]["message"]["content"]
+
+
+def test_base_and_adapter_answer_differently(server):
+    prompt = "What does `comptime` mean in Zig?"
+    base, adapted = greedy(server, server.base_model, prompt), greedy(server, "ziglora", prompt)
+    assert base and adapted and base != adapted
+    assert greedy(server, "ziglora", prompt) == adapted  # greedy: the difference is the adapter, not chance
+
+
+def test_evaluate_runs_every_suite_against_the_server(server, tmp_path, github_mirror, facts_file):  # noqa: F811
+    out = tmp_path / "report"
+    proc = subprocess.run(
+        # no --models: every model the server lists, the base and the adapter
+        [sys.executable, str(REPO / "scripts" / "evaluate.py"), "--base-url", server.url,
+         "--facts", str(facts_file), "--output", str(out),
+         "--max-tokens", "48", "--concurrency", "4"],
+        cwd=tmp_path, env={**os.environ, "GITHUB_URL": github_mirror}, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads((out / "eval_report.json").read_text())["results"]
+    assert {(r["model"], r["suite"], r["total"], r["skipped"]) for r in rows} == {
+        (m, s, 2, 1 if s == "exercism" else 0) for m in (server.base_model, "ziglora") for s in ("facts", "exercism")}
+    # one log per model, suite and task, each holding what the server answered
+    logs = sorted(p.relative_to(out / "logs").parts for p in (out / "logs").rglob("*.log"))
+    assert len(logs) == 8 and ("ziglora", "exercism", "add-one.log") in logs
+    answer = (out / "logs" / "ziglora" / "facts" / "q0001.log").read_text().split("# answer\n")[1]
+    assert answer.split("\n\n# accept")[0].strip(), "the server returned an empty answer"
