@@ -11,7 +11,7 @@ REQUIREMENTS := $(shell nvidia-smi -L >/dev/null 2>&1 && echo requirements-cuda.
 HAVE_GPU := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
 MODEL ?= $(if $(HAVE_GPU),Qwen/Qwen3-8B,smollm2-135m)
 STEPS ?= $(if $(HAVE_GPU),-1,20)
-ADAPTER ?= $(if $(HAVE_GPU),qwen3-zig-lora,smollm2-zig-lora)
+ADAPTER ?= $(if $(filter smollm2-135m,$(MODEL)),smollm2-zig-lora,qwen3-zig-lora)
 
 .PHONY: all setup data train test lint serve eval aider
 

@@ -188,3 +188,22 @@ def test_model_missing_offline_says_what_to_do(release, tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="(?s)cannot load model 'nobody/no-such-model'.*offline.*--model <local dir>"):
         train_lora.main(["--model", "nobody/no-such-model", "--data", str(rel), "--prompts", str(prompts),
                          "--output", str(tmp_path / "a")])
+
+
+def test_smollm2_is_converted_once_to_a_plain_model_with_its_weights(tmp_path, monkeypatch):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    monkeypatch.setenv("ZIGLORA_CACHE", str(tmp_path))
+    path = train_lora.resolve_model(train_lora.SMOLLM2)
+    assert path == str(tmp_path / "models" / "smollm2-135m")
+    assert train_lora.resolve_model(train_lora.SMOLLM2) == path  # cached: no second conversion
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path)  # a plain safetensors dir: no gguf_file needed
+    assert model.config.head_dim == 64 and tok.eos_token == "<|im_end|>"
+    text = tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+    assert text.endswith("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")
+    ids = tok("The capital of France is Paris. The capital of Germany is Berlin.", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        loss = model(input_ids=ids, labels=ids).loss.item()
+    assert loss < 5.0  # the real weights: random ones score ~ln(49152) = 10.8
