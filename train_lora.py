@@ -93,6 +93,16 @@ class Settings:
     logging_steps: int = field(default=5, metadata={"help": "Log the training loss every N optimizer steps."})
     warmup_steps_excluded: int = field(default=2, metadata={"help": (
         "Optimizer steps left out of tokens/s (Unsloth compiles on the first step).")})
+    packing: str = field(default="auto", metadata={"choices": ("auto", "padding_free", "rows"), "help": (
+        "How packed sequences share a batch. padding_free: the batch is one flattened row and each sequence attends "
+        "only to itself (exact, and fast with FlashAttention's variable-length kernels; without them attention "
+        "runs densely over the whole flattened row with a block mask: 16%% slower than the raw loop on an H200). "
+        "rows: each packed bin is one row under the plain causal mask, so a sequence also sees the earlier ones "
+        "in its bin, as in nanoGPT; right padding needs no attention mask, which keeps PyTorch SDPA on its fused "
+        "causal kernel. auto: padding_free where flash_attn is installed, else rows.")})
+    gpu_memory_cap_gib: float = field(default=0.0, metadata={"help": (
+        "Cap this process's CUDA memory (GiB), e.g. 24 to check on a bigger GPU that a run fits a 24 GiB card; "
+        "0 = no cap.")})
     resume: bool = field(default=False, metadata={"help": "Continue from the last checkpoint in --checkpoints."})
     seed: int = field(default=3407, metadata={"help": "Seed for the mix, the eval split, LoRA init and shuffling."})
 
@@ -106,6 +116,8 @@ class Settings:
         self.max_seq_len = self.max_seq_len or (4096 if cuda else 2048)
         self.batch_size = self.batch_size or (2 if cuda else 1)
         self.grad_accum = self.grad_accum or (4 if cuda else 1)
+        if self.packing == "auto":
+            self.packing = "padding_free" if importlib.util.find_spec("flash_attn") else "rows"
 
 
 def is_main_process() -> bool:
@@ -165,6 +177,9 @@ def load_model(s: Settings, model_path: str):
     """(model with LoRA on all seven projections, tokenizer, backend name). 4-bit on CUDA, full precision on CPU."""
     cuda = torch.cuda.is_available()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))  # one model per process/GPU under `accelerate launch`
+    if cuda and s.gpu_memory_cap_gib:
+        total = torch.cuda.get_device_properties(local_rank).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, s.gpu_memory_cap_gib * 2**30 / total), local_rank)
     try:
         if cuda and not UNSLOTH_ERROR:
             from unsloth import FastLanguageModel
@@ -285,6 +300,25 @@ class Throughput(TrainerCallback):
                 "measured_steps": self.steps, "measured_tokens": self.tokens, "excluded_warmup_steps": self.skip}
 
 
+def batch_collator(packing: str, pad_token_id: int):
+    """Turn packed bins into a batch (see --packing)."""
+    if packing == "padding_free":
+        # The batch becomes one row and position_ids restart at every packed sequence, which transformers turns
+        # into a block-diagonal mask, so packed sequences do not attend to each other.
+        return DataCollatorForLanguageModeling(pad_token_id=pad_token_id, padding_free=True)
+    padded = DataCollatorForLanguageModeling(pad_token_id=pad_token_id, padding_free=False)
+
+    def rows(examples: list[dict]) -> dict:
+        batch = padded(examples)
+        # Pads only follow a row's real tokens and causal attention never looks ahead, so no mask is needed (pad
+        # labels are already -100); without one SDPA keeps its fused causal kernel. Trainer then counts real
+        # tokens as input_ids != pad_token_id.
+        del batch["attention_mask"]
+        return batch
+
+    return rows
+
+
 def train(s: Settings, extra_callbacks: tuple = ()) -> dict:
     """The whole run; returns the report (also written to <output>/train_report.json by the main process)."""
     read_release(s)
@@ -300,9 +334,7 @@ def train(s: Settings, extra_callbacks: tuple = ()) -> dict:
     # Best-fit-decreasing packing: whole sequences into bins of max_seq_len (ours already fit, so none is cut).
     train_ds = pack_dataset(train_ds, s.max_seq_len, "bfd")
     eval_ds = pack_dataset(eval_ds, s.max_seq_len, "bfd") if eval_ds is not None else None
-    # Padding-free: a batch is flattened into one row and position_ids restart at every packed sequence, which
-    # transformers turns into a block-diagonal mask, so packed sequences do not attend to each other.
-    collator = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id, padding_free=True)
+    collator = batch_collator(s.packing, tokenizer.pad_token_id)
     cuda = torch.cuda.is_available()
     config = TrainingArguments(
         output_dir=s.checkpoints,

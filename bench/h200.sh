@@ -18,31 +18,34 @@ STEPS=${STEPS:-12}
 # Shapes "seq batch": train_lora.py's defaults, the write-up's 2048x2, and the longest window under a 24 GiB cap.
 SHAPES=${SHAPES:-"4096:2 2048:2 32768:1"}
 
-collect() {
+collect() {  # at most 8 files come back from a device call: the summary plus one archive of everything
   mkdir -p "$OUT"
-  cp "$WORK"/*.json "$WORK"/*.log "$OUT"/ 2>/dev/null
+  tar czf "$OUT/bench-files.tar.gz" -C "$WORK" --exclude='adapter_*' . 2>/dev/null
   python3 bench/summarize.py "$WORK" > "$OUT/bench.json" && cat "$OUT/bench.json"
 }
 
 run_all() {
   export PYTHONPATH=/tmp/site HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
   nvidia-smi -L
+  ngpu=$(nvidia-smi -L | wc -l)
   [ -f "$MODEL/config.json" ] || TOKENIZER_DIR=.tok python3 .bench/raw_qlora_loop.py make "$MODEL"
   for shape in $SHAPES; do
     seq=${shape%:*}; batch=${shape#*:}
-    # The baseline on GPU 0 and our trainer on GPU 1 at the same time: same chip, same shape, half the wall time.
+    # With two GPUs the baseline runs on GPU 0 while our trainer runs on GPU 1: same chip, same shape, half the
+    # wall time. With one GPU they take turns.
     CUDA_VISIBLE_DEVICES=0 OUT=$WORK SEQ=$seq BATCH=$batch STEPS=$STEPS CAP_GIB=24 \
       python3 .bench/raw_qlora_loop.py bench "$MODEL" unsloth > "$WORK/raw_${seq}x${batch}.log" 2>&1 &
-    CUDA_VISIBLE_DEVICES=${TRAIN_GPU:-1} python3 train_lora.py --model "$MODEL" --data "$DATA" \
+    [ "$ngpu" -ge 2 ] || wait
+    CUDA_VISIBLE_DEVICES=$((ngpu >= 2 ? 1 : 0)) python3 train_lora.py --model "$MODEL" --data "$DATA" \
       --max-seq-len "$seq" --batch-size "$batch" --grad-accum 1 --max-steps $((STEPS + 3)) \
       --warmup-steps-excluded 3 --eval-share 0 --gpu-memory-cap-gib 24 --logging-steps 1 \
       --output "$WORK/adapter_${seq}x${batch}" > "$WORK/train_${seq}x${batch}.log" 2>&1
     cp "$WORK/adapter_${seq}x${batch}/train_report.json" "$WORK/train_${seq}x${batch}.json" 2>/dev/null
     wait
   done
-  if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
+  if [ "$ngpu" -ge 2 ]; then
     # Data parallel over both GPUs at the defaults' shape: compare with train_4096x2 above (one GPU).
-    accelerate launch --num_processes 2 --multi_gpu --mixed_precision bf16 train_lora.py --model "$MODEL" \
+    python3 -m accelerate.commands.launch --num_processes 2 --multi_gpu --mixed_precision bf16 train_lora.py --model "$MODEL" \
       --data "$DATA" --max-seq-len 4096 --batch-size 2 --grad-accum 1 --max-steps $((STEPS + 3)) \
       --warmup-steps-excluded 3 --eval-share 0 --logging-steps 1 \
       --output "$WORK/adapter_ddp2_4096x2" > "$WORK/train_ddp2_4096x2.log" 2>&1
@@ -57,7 +60,7 @@ case "${1:-}" in
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
       || exit 1
     setsid bash "$0" run > "$WORK/bench.log" 2>&1 < /dev/null &
-    "$0" wait ;;
+    bash "$0" wait ;;
   run) run_all ;;
   wait)
     for _ in $(seq 1 108); do [ -f "$WORK/done" ] && break; sleep 5; done
