@@ -38,18 +38,22 @@ run_all() {
     [ "$ngpu" -ge 2 ] || wait
     CUDA_VISIBLE_DEVICES=$((ngpu >= 2 ? 1 : 0)) python3 train_lora.py --model "$MODEL" --data "$DATA" \
       --max-seq-len "$seq" --batch-size "$batch" --grad-accum 1 --max-steps $((STEPS + 3)) \
-      --warmup-steps-excluded 3 --eval-share 0 --gpu-memory-cap-gib 24 --logging-steps 1 \
+      --warmup-steps-excluded 3 --eval-share 0 --gpu-memory-cap-gib 24 \
       --output "$WORK/adapter_${seq}x${batch}" > "$WORK/train_${seq}x${batch}.log" 2>&1
     cp "$WORK/adapter_${seq}x${batch}/train_report.json" "$WORK/train_${seq}x${batch}.json" 2>/dev/null
     wait
   done
   if [ "$ngpu" -ge 2 ]; then
-    # Data parallel over both GPUs at the defaults' shape: compare with train_4096x2 above (one GPU).
-    python3 -m accelerate.commands.launch --num_processes 2 --multi_gpu --mixed_precision bf16 train_lora.py --model "$MODEL" \
-      --data "$DATA" --max-seq-len 4096 --batch-size 2 --grad-accum 1 --max-steps $((STEPS + 3)) \
-      --warmup-steps-excluded 3 --eval-share 0 --logging-steps 1 \
-      --output "$WORK/adapter_ddp2_4096x2" > "$WORK/train_ddp2_4096x2.log" 2>&1
-    cp "$WORK/adapter_ddp2_4096x2/train_report.json" "$WORK/train_ddp2_4096x2.json" 2>/dev/null
+    # Data parallel at train_lora.py's defaults (4096 x 2, 4 micro-steps per optimizer step, so gradients are
+    # all-reduced once per 4 micro-steps): one GPU, then both, same per-GPU batch and window.
+    common=(train_lora.py --model "$MODEL" --data "$DATA" --max-steps $((STEPS + 3)) --warmup-steps-excluded 3
+            --eval-share 0)
+    CUDA_VISIBLE_DEVICES=0 python3 "${common[@]}" --output "$WORK/adapter_defaults" \
+      > "$WORK/train_1gpu_defaults.log" 2>&1
+    cp "$WORK/adapter_defaults/train_report.json" "$WORK/train_1gpu_defaults.json" 2>/dev/null
+    python3 -m accelerate.commands.launch --num_processes 2 --multi_gpu --mixed_precision bf16 "${common[@]}" \
+      --output "$WORK/adapter_ddp2_defaults" > "$WORK/train_2gpu_defaults.log" 2>&1
+    cp "$WORK/adapter_ddp2_defaults/train_report.json" "$WORK/train_2gpu_defaults.json" 2>/dev/null
   fi
   touch "$WORK/done"
 }
@@ -63,7 +67,7 @@ case "${1:-}" in
     bash "$0" wait ;;
   run) run_all ;;
   wait)
-    for _ in $(seq 1 108); do [ -f "$WORK/done" ] && break; sleep 5; done
+    for _ in $(seq 1 $((${WAIT_S:-540} / 5))); do [ -f "$WORK/done" ] && break; sleep 5; done
     tail -n 30 "$WORK/bench.log"; collect ;;
   *) echo "usage: $0 start|wait" >&2; exit 2 ;;
 esac

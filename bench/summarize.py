@@ -2,8 +2,8 @@
 
     python bench/summarize.py DIR > bench.json
 
-DIR holds bench_unsloth_<seq>x<batch>.json (raw_qlora_loop.py) and train_<seq>x<batch>.json /
-train_ddp2_<seq>x<batch>.json (train_lora.py's train_report.json). Real tokens/s counts non-pad tokens only:
+DIR holds bench_unsloth_<seq>x<batch>.json (raw_qlora_loop.py), train_<seq>x<batch>.json and
+train_{1gpu,2gpu}_defaults.json (train_lora.py's train_report.json). Real tokens/s counts non-pad tokens only:
 the raw loop trains on full random rows (no padding), train_lora.py on packed corpus windows.
 """
 from __future__ import annotations
@@ -54,16 +54,13 @@ def summarize(directory: Path) -> dict:
                 row["train_lora_vs_raw"] = round(mine / base, 3)
         shapes.append(row)
     result: dict = {"shapes": shapes}
-    for ddp_path in sorted(directory.glob("train_ddp*_*x*.json")):
-        seq, batch = map(int, re.findall(r"(\d+)x(\d+)", ddp_path.name)[0])
-        multi = ours(json.loads(ddp_path.read_text()))
-        single = directory / f"train_{seq}x{batch}.json"
-        entry = {"seq": seq, "batch": batch, "multi_gpu": multi}
-        if single.is_file():
-            entry["single_gpu"] = ours(json.loads(single.read_text()))
-            if multi["real_tokens_per_s"] and entry["single_gpu"]["real_tokens_per_s"]:
-                entry["speedup"] = round(multi["real_tokens_per_s"] / entry["single_gpu"]["real_tokens_per_s"], 3)
-        result.setdefault("data_parallel", []).append(entry)
+    single, multi = directory / "train_1gpu_defaults.json", directory / "train_2gpu_defaults.json"
+    if single.is_file() and multi.is_file():
+        one, two = ours(json.loads(single.read_text())), ours(json.loads(multi.read_text()))
+        entry = {"shape": "train_lora.py defaults", "single_gpu": one, "two_gpus": two}
+        if one["real_tokens_per_s"] and two["real_tokens_per_s"]:
+            entry["speedup"] = round(two["real_tokens_per_s"] / one["real_tokens_per_s"], 3)
+        result["data_parallel"] = entry
     return result
 
 
