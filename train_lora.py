@@ -342,6 +342,7 @@ def train(s: Settings, extra_callbacks: tuple = ()) -> dict:
         gradient_accumulation_steps=s.grad_accum, max_steps=s.max_steps, num_train_epochs=s.epochs,
         learning_rate=s.learning_rate, lr_scheduler_type="cosine", warmup_steps=0.03, weight_decay=0.0,
         optim="adamw_8bit" if cuda else "adamw_torch", bf16=cuda,
+        use_cpu=not cuda,  # also what makes several CPU processes (torchrun) data parallel over gloo
         # Unsloth brings its own (offloaded) gradient checkpointing; the PEFT path asks the Trainer for it.
         gradient_checkpointing=cuda and bool(UNSLOTH_ERROR),
         logging_steps=s.logging_steps, eval_strategy="steps" if eval_ds is not None else "no", eval_steps=s.eval_steps,
@@ -447,7 +448,8 @@ def loss_curve(log_history: list[dict], path: Path) -> None:
         if points:
             ax.plot(*zip(*points, strict=True), marker="." if key == "loss" else "o", label=label)
     ax.set(xlabel="optimizer step", ylabel="loss", title="ziglora LoRA training loss")
-    ax.legend()
+    if ax.lines:  # a run shorter than --logging-steps logs no loss
+        ax.legend()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
