@@ -43,6 +43,7 @@ from trl.trainer.sft_trainer import DataCollatorForLanguageModeling  # noqa: E40
 
 from ziglora import dataset as ds  # noqa: E402
 from ziglora.io import atomic_write_text, read_jsonl, write_json  # noqa: E402
+from ziglora.zig import cache_dir  # noqa: E402 - the one ziglora cache: compilers, models, validation
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's --max-lora-rank accepts only these
@@ -130,10 +131,6 @@ def log(msg: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- model
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("ZIGLORA_CACHE", Path.home() / ".cache" / "ziglora"))
 
 
 def smollm2_dir() -> Path:

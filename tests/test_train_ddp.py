@@ -5,20 +5,14 @@ all-reduced, and only rank 0 writes the adapter and the report.
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from test_train_lora import run_args, write_release
+from vllm_server import free_port
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_two_gloo_processes_train_and_save_one_adapter(tiny_qwen3_dir, tmp_path):
