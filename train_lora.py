@@ -101,6 +101,10 @@ class Settings:
         "rows: each packed bin is one row under the plain causal mask, so a sequence also sees the earlier ones "
         "in its bin, as in nanoGPT; right padding needs no attention mask, which keeps PyTorch SDPA on its fused "
         "causal kernel. auto: padding_free where flash_attn is installed, else rows.")})
+    quantize: str = field(default="auto", metadata={"choices": ("auto", "4bit", "none"), "help": (
+        "Base weights on CUDA. 4bit: QLoRA, what fits Qwen3-8B on a 24 GiB GPU. none: bf16 base, for small models "
+        "whose adapter is served on the unquantized base (4-bit rounding would make training and serving differ). "
+        "auto: 4bit. On CPU the base is always fp32.")})
     gpu_memory_cap_gib: float = field(default=0.0, metadata={"help": (
         "Cap this process's CUDA memory (GiB), e.g. 24 to check on a bigger GPU that a run fits a 24 GiB card; "
         "0 = no cap.")})
@@ -171,8 +175,11 @@ def resolve_model(name: str) -> str:
 
 
 def load_model(s: Settings, model_path: str):
-    """(model with LoRA on all seven projections, tokenizer, backend name). 4-bit on CUDA, full precision on CPU."""
+    """(model with LoRA on all seven projections, tokenizer, backend name). On CUDA 4-bit or bf16 (--quantize), on
+    CPU fp32. Over a bf16 base PEFT keeps the LoRA weights in fp32 (autocast_adapter_dtype), so small updates
+    are not rounded away."""
     cuda = torch.cuda.is_available()
+    four_bit = cuda and s.quantize != "none"
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))  # one model per process/GPU under `accelerate launch`
     if cuda and s.gpu_memory_cap_gib:
         total = torch.cuda.get_device_properties(local_rank).total_memory
@@ -181,23 +188,27 @@ def load_model(s: Settings, model_path: str):
         if cuda and not UNSLOTH_ERROR:
             from unsloth import FastLanguageModel
 
-            model, tok = FastLanguageModel.from_pretrained(model_path, max_seq_length=s.max_seq_len, load_in_4bit=True,
-                                                           dtype=torch.bfloat16, device_map={"": local_rank})
+            model, tok = FastLanguageModel.from_pretrained(model_path, max_seq_length=s.max_seq_len,
+                                                           load_in_4bit=four_bit, dtype=torch.bfloat16,
+                                                           device_map={"": local_rank})
             model = FastLanguageModel.get_peft_model(
                 model, r=s.lora_rank, lora_alpha=s.lora_alpha, lora_dropout=0, bias="none", target_modules=LORA_TARGETS,
                 use_gradient_checkpointing="unsloth", random_state=s.seed)
-            return model, tok, "unsloth-4bit"
+            return model, tok, "unsloth-4bit" if four_bit else "unsloth-bf16"
         from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
         from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
         tok = AutoTokenizer.from_pretrained(model_path)
-        if cuda:
+        if four_bit:
             quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                        bnb_4bit_compute_dtype=torch.bfloat16)
             model = AutoModelForCausalLM.from_pretrained(model_path, quantization_config=quant, dtype=torch.bfloat16,
                                                          device_map={"": local_rank})
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
             backend = "transformers-peft-bnb4bit"
+        elif cuda:
+            model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.bfloat16, device_map={"": local_rank})
+            backend = "transformers-peft-bf16"
         else:
             model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
             backend = "transformers-peft-cpu-fp32"
@@ -268,28 +279,47 @@ def padding_share(trainer: Trainer, batch_size: int) -> float:
 class Throughput(TrainerCallback):
     """Real (non-pad) tokens/s of the optimizer steps after the warm-up ones (compilation, allocator growth).
 
-    Timed from each step's begin to its end, so evaluation and checkpoint saves between steps do not count."""
+    Timed from each step's begin to its end, so evaluation and checkpoint saves between steps do not count.
+    Real tokens are summed by a forward pre-hook into a tensor on the model's device and read only at step ends,
+    where the step is synchronized for timing anyway. Trainer's own count (include_num_input_tokens_seen) would
+    do a host-device round trip (`.item()`) after every micro-batch's backward, leaving the GPU idle while the
+    optimizer's kernels are launched."""
 
-    def __init__(self, skip: int):
-        self.skip, self.begin = skip, (0.0, 0)
+    def __init__(self, skip: int, pad_token_id: int):
+        self.skip, self.pad_token_id = skip, pad_token_id
+        self.real_tokens: torch.Tensor | None = None
+        self.begin = (0.0, 0)
         self.seconds, self.tokens, self.steps = 0.0, 0, 0
 
-    def _now(self, state) -> tuple[float, int]:
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.real_tokens = torch.zeros((), dtype=torch.int64, device=args.device)
+
+        def count(_module, _args, inputs):
+            self.real_tokens += (inputs["input_ids"] != self.pad_token_id).sum()
+
+        model.register_forward_pre_hook(count, with_kwargs=True)
+
+    def _now(self) -> tuple[float, int]:
         if torch.cuda.is_available():
             torch.cuda.synchronize()
-        return time.perf_counter(), state.num_input_tokens_seen
+        return time.perf_counter(), int(self.real_tokens)
 
     def on_step_begin(self, args, state, control, **kwargs):
-        self.begin = self._now(state)
+        self.begin = self._now()
 
     def on_step_end(self, args, state, control, **kwargs):
-        end = self._now(state)
+        end = self._now()
         if state.global_step > self.skip:
             self.seconds += end[0] - self.begin[0]
             self.tokens += end[1] - self.begin[1]
             self.steps += 1
 
-    def result(self) -> dict:
+    def result(self, world_size: int) -> dict:
+        """Tokens/s of all processes together: the ranks train side by side, so their tokens add up."""
+        if world_size > 1:
+            counts = torch.tensor([self.tokens, self.seconds], dtype=torch.float64, device=self.real_tokens.device)
+            torch.distributed.all_reduce(counts)
+            self.tokens, self.seconds = int(counts[0]), float(counts[1]) / world_size
         if not self.steps:
             return {"excluded_warmup_steps": self.skip}
         return {"tokens_per_s": round(self.tokens / self.seconds, 1),
@@ -308,8 +338,7 @@ def batch_collator(packing: str, pad_token_id: int):
     def rows(examples: list[dict]) -> dict:
         batch = padded(examples)
         # Pads only follow a row's real tokens and causal attention never looks ahead, so no mask is needed (pad
-        # labels are already -100); without one SDPA keeps its fused causal kernel. Trainer then counts real
-        # tokens as input_ids != pad_token_id.
+        # labels are already -100); without one SDPA keeps its fused causal kernel.
         del batch["attention_mask"]
         return batch
 
@@ -344,11 +373,14 @@ def train(s: Settings, extra_callbacks: tuple = ()) -> dict:
         gradient_checkpointing=cuda and bool(UNSLOTH_ERROR),
         logging_steps=s.logging_steps, eval_strategy="steps" if eval_ds is not None else "no", eval_steps=s.eval_steps,
         save_strategy="steps", save_steps=s.eval_steps, save_total_limit=s.save_total_limit,
-        include_num_input_tokens_seen="non_padding", report_to="none", seed=s.seed, data_seed=s.seed,
+        # Both off because each is a host sync per micro-batch; Throughput counts tokens without one, and a NaN
+        # loss is better seen in the log than averaged away.
+        include_num_input_tokens_seen="no", logging_nan_inf_filter=False,
+        report_to="none", seed=s.seed, data_seed=s.seed,
         remove_unused_columns=False,  # the collator needs the packing's seq_lengths column
         ddp_find_unused_parameters=False, dataloader_pin_memory=cuda, disable_tqdm=False,
     )
-    throughput = Throughput(s.warmup_steps_excluded)
+    throughput = Throughput(s.warmup_steps_excluded, tokenizer.pad_token_id)
     trainer = Trainer(model=model, args=config, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collator,
                       processing_class=tokenizer, callbacks=[throughput, *extra_callbacks])
     data_info["packed_train_sequences"] = len(trainer.train_dataset)
@@ -388,7 +420,7 @@ def train(s: Settings, extra_callbacks: tuple = ()) -> dict:
         "resumed_from": resume_from, "train_loss": result.training_loss, "eval_loss": eval_loss,
         "loss_log": [{k: v for k, v in e.items() if k in ("step", "loss", "eval_loss", "learning_rate")}
                      for e in trainer.state.log_history if "loss" in e or "eval_loss" in e],
-        "load_s": round(load_s, 1), "train_s": round(train_s, 1), **throughput.result(),
+        "load_s": round(load_s, 1), "train_s": round(train_s, 1), **throughput.result(trainer.args.world_size),
     }
     if cuda:
         report["peak_allocated_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)

@@ -1,7 +1,9 @@
 """train_lora.py end to end on CPU: a tiny random Qwen3 (real tokenizer) on a small release dir written per DATA.md."""
 import json
+from types import SimpleNamespace
 
 import pytest
+import torch
 from safetensors import safe_open
 from transformers import TrainerCallback
 
@@ -103,6 +105,24 @@ def test_train_writes_servable_adapter_and_report(tiny_qwen3_dir, release, tmp_p
     assert f"--lora-modules ziglora={out.resolve()} --max-lora-rank 8" in serve and "enable_thinking" in serve
     assert not (tmp_path / "adapter-checkpoints" / "adapter_config.json").exists()  # checkpoints live apart
     assert "truncated" in capsys.readouterr().out  # the token table was printed
+
+
+def test_throughput_counts_real_tokens_of_measured_steps_only():
+    class Echo(torch.nn.Module):
+        def forward(self, input_ids):
+            return input_ids
+
+    model, args, state = Echo(), SimpleNamespace(device=torch.device("cpu")), SimpleNamespace(global_step=0)
+    meter = train_lora.Throughput(skip=1, pad_token_id=0)
+    meter.on_train_begin(args, state, None, model=model)
+    for step, rows in enumerate([[[5, 6, 0]], [[7, 8, 9], [3, 0, 0]], [[1, 0, 0]]], start=1):
+        meter.on_step_begin(args, state, None)
+        model(input_ids=torch.tensor(rows))
+        state.global_step = step
+        meter.on_step_end(args, state, None)
+        model(input_ids=torch.tensor([[4, 4, 4]]))  # an eval forward between steps trains nothing
+    result = meter.result(world_size=1)
+    assert result["measured_steps"] == 2 and result["measured_tokens"] == 4 + 1  # step 1 is warm-up
 
 
 def test_training_never_reads_heldout_questions(tiny_qwen3_dir, release):
