@@ -85,6 +85,9 @@ class Settings:
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (scale = alpha / rank)."})
     prompt_share: float = field(default=0.15, metadata={"help": (
         "Share of training tokens the hand-written prompts are oversampled to (they are the densest facts).")})
+    sources: str = field(default="all", metadata={"help": (
+        "Comma-separated sources to train on, named as in the token table (langref, langref-examples, "
+        "release-notes, stdlib, cookbook, qa, prompts, ...); all: every source of the release.")})
     stdlib_tokens: int = field(default=500_000, metadata={"help": (
         "Token budget for std lib source: whole files, most-used modules first (std/mem.zig, array_list, "
         "hash_map, fmt, ...). The rest of the corpus is ~0.5M tokens; more std lib would drown the docs.")})
@@ -247,6 +250,12 @@ def load_training_set(s: Settings, tokenizer) -> tuple[Dataset, Dataset | None, 
                                                                               "chat")}
     examples, stats = ds.build_examples(version, by_kind, prompts, tokenizer, s.max_seq_len, s.stdlib_tokens,
                                         TEMPLATE_KWARGS)
+    if s.sources != "all":
+        wanted, present = set(s.sources.split(",")), {e["source"] for e in examples}
+        if not wanted <= present:
+            raise SystemExit(f"--sources {s.sources}: no {', '.join(sorted(wanted - present))} in this release; "
+                             f"it has {', '.join(sorted(present))}")
+        examples = [e for e in examples if e["source"] in wanted]
     train, evals = ds.split_eval(examples, s.eval_share, s.seed)
     others = [e for e in train if e["source"] != "prompts"]
     train = others + ds.oversample([e for e in train if e["source"] == "prompts"],

@@ -125,6 +125,18 @@ def test_throughput_counts_real_tokens_of_measured_steps_only():
     assert result["measured_steps"] == 2 and result["measured_tokens"] == 4 + 1  # step 1 is warm-up
 
 
+def test_sources_limit_what_is_trained_and_unknown_ones_are_named(tiny_qwen3_dir, release, tmp_path):
+    rel, prompts = release
+    out = tmp_path / "adapter"
+    argv = run_args(tiny_qwen3_dir, rel, prompts, out, "--max-steps", "1", "--eval-share", "0",
+                    "--sources", "qa,prompts")
+    assert train_lora.main(argv) == 0
+    table = json.loads((out / "train_report.json").read_text())["data"]["token_table"]
+    assert {r["source"] for r in table} == {"qa", "prompts"}
+    with pytest.raises(SystemExit, match="no recipes in this release; it has .*langref"):
+        train_lora.main(run_args(tiny_qwen3_dir, rel, prompts, out, "--sources", "qa,recipes"))
+
+
 def test_training_never_reads_heldout_questions(tiny_qwen3_dir, release):
     from transformers import AutoTokenizer
 
