@@ -7,6 +7,8 @@ exactly what the notes say. Writes, under raw_data/zig-<version>/:
   qa_train.jsonl     chat records {"id", "source": "qa", "messages": [user, assistant], "section"}
   qa_heldout.jsonl   eval_facts {"q", "accept", "answer", "section"}: per section a fixed share of the
                      phrasings (chosen with --seed), never trained on, for evaluate.py
+  qa_recall.jsonl    eval_facts of the same sections asked in one of their *trained* phrasings: recall of
+                     what was trained, to read beside held-out accuracy (memorized vs. generalized)
 and stages/build_qa.json for write_manifest.py.
 
 `accept` is a case-insensitive regex a correct answer should contain: up to three distinctive
@@ -36,6 +38,7 @@ from ziglora.versions import release  # noqa: E402
 SECTIONS_FILE = "release_notes_sections.jsonl"
 TRAIN_FILE = "qa_train.jsonl"
 HELDOUT_FILE = "qa_heldout.jsonl"
+RECALL_FILE = "qa_recall.jsonl"
 
 # {topic} is the section title, {ver} the release whose notes these are.
 SECTION_TEMPLATES = (
@@ -206,12 +209,14 @@ def held_out_indices(n: int, share: float, seed: int, key: str) -> set[int]:
     return set(random.Random(f"{seed}/{key}").sample(range(n), k))
 
 
-def build(records: list[dict], version: str, share: float, seed: int) -> tuple[list[dict], list[dict], dict]:
-    """(train chat records, held-out eval facts, counts) for the given section records."""
+def build(records: list[dict], version: str, share: float,
+          seed: int) -> tuple[list[dict], list[dict], list[dict], dict]:
+    """(train chat records, held-out eval facts, recall eval facts, counts) for the given section records."""
     sections = [parse_section(r) for r in records]
     section_frequency = Counter(t for s in sections for t in set(terms_of(s)))
     train: list[dict] = []
     heldout: list[dict] = []
+    recall: list[dict] = []
     stats = Counter()
     for n, (section, topic) in enumerate(zip(sections, topics(sections), strict=True)):
         if word_count(section.answer) < MIN_ANSWER_WORDS:
@@ -223,17 +228,20 @@ def build(records: list[dict], version: str, share: float, seed: int) -> tuple[l
         stats["sections_used"] += 1
         stats["sections_without_key_term"] += accept is None
         for i, q in enumerate(questions):
+            fact = {"q": q, "accept": accept, "answer": section.answer, "section": section.title_path}
             if i in held:
-                heldout.append({"q": q, "accept": accept, "answer": section.answer, "section": section.title_path})
+                heldout.append(fact)
             else:
+                if held and i == min(set(range(len(questions))) - held):
+                    recall.append(fact)
                 train.append({
                     "id": f"qa/{version}/{n:03d}-{section.anchor}/{i}",  # anchors alone need not be unique
                     "source": "qa",
                     "messages": [{"role": "user", "content": q}, {"role": "assistant", "content": section.answer}],
                     "section": section.title_path,
                 })
-    stats["train"], stats["heldout"] = len(train), len(heldout)
-    return train, heldout, dict(stats)
+    stats["train"], stats["heldout"], stats["recall"] = len(train), len(heldout), len(recall)
+    return train, heldout, recall, dict(stats)
 
 
 def share_arg(text: str) -> float:
@@ -258,12 +266,14 @@ def main(argv: list[str] | None = None) -> int:
     if not source.is_file():
         raise MissingInput(f"{source} not found: run `python scripts/build_release_notes.py --zig-version "
                            f"{args.zig_version} --out-root {args.out_root}` first")
-    train, heldout, stats = build(list(read_jsonl(source)), rel.notes_version, args.heldout_share, args.seed)
+    train, heldout, recall, stats = build(list(read_jsonl(source)), rel.notes_version, args.heldout_share, args.seed)
     write_jsonl(out / TRAIN_FILE, train)
     write_jsonl(out / HELDOUT_FILE, heldout)
+    write_jsonl(out / RECALL_FILE, recall)
     record_stage(out, "build_qa", sources=[], outputs=[
         output_entry(out, out / TRAIN_FILE, "chat", len(train)),
         output_entry(out, out / HELDOUT_FILE, "eval_facts", len(heldout)),
+        output_entry(out, out / RECALL_FILE, "eval_facts", len(recall)),
     ])
     print(f"Q&A for Zig {rel.notes_version} notes: " + ", ".join(f"{k} {v}" for k, v in stats.items())
           + f" -> {out}")

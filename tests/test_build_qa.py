@@ -110,8 +110,19 @@ def test_records_follow_the_data_contract(raw):
         assert set(h) == {"q", "accept", "answer", "section"}
     stage = json.loads((raw / "zig-0.14.0" / "stages" / "build_qa.json").read_text())
     assert stage["sources"] == []
+    recall = list(read_jsonl(raw / "zig-0.14.0" / "qa_recall.jsonl"))
     assert {(o["path"], o["kind"], o["records"]) for o in stage["outputs"]} == {
-        ("qa_train.jsonl", "chat", len(train)), ("qa_heldout.jsonl", "eval_facts", len(heldout))}
+        ("qa_train.jsonl", "chat", len(train)), ("qa_heldout.jsonl", "eval_facts", len(heldout)),
+        ("qa_recall.jsonl", "eval_facts", len(recall))}
+
+
+def test_recall_asks_each_held_out_section_once_in_a_trained_phrasing(raw):
+    train, heldout = run(raw)
+    recall = list(read_jsonl(raw / "zig-0.14.0" / "qa_recall.jsonl"))
+    accept_of = {tuple(h["section"]): h["accept"] for h in heldout}
+    assert sorted(tuple(r["section"]) for r in recall) == sorted(accept_of)
+    assert all(r["accept"] == accept_of[tuple(r["section"])] for r in recall)
+    assert {r["q"] for r in recall} <= set(questions(train))
 
 
 def test_sections_without_text_or_key_term_are_counted_not_held_out(raw, capsys):
