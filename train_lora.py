@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 # Unsloth patches transformers/TRL/PEFT when it is imported, so it has to come before them; it only runs on CUDA.
-UNSLOTH_ERROR = "no CUDA GPU"
+UNSLOTH_ERROR = "no CUDA GPU" if not torch.cuda.is_available() else "ZIGLORA_NO_UNSLOTH=1"
 if torch.cuda.is_available() and os.environ.get("ZIGLORA_NO_UNSLOTH") != "1":
     try:
         import unsloth  # noqa: F401
@@ -380,6 +380,9 @@ def train(s: Settings, extra_callbacks: tuple = ()) -> dict:
         use_cpu=not cuda,  # also what makes several CPU processes (torchrun) data parallel over gloo
         # Unsloth brings its own (offloaded) gradient checkpointing; the PEFT path asks the Trainer for it.
         gradient_checkpointing=cuda and bool(UNSLOTH_ERROR),
+        # Non-reentrant checkpointing gives LoRA its gradients even where the frozen embeddings' outputs do not
+        # require grad (the bf16 path skips prepare_model_for_kbit_training, which would arrange that).
+        gradient_checkpointing_kwargs={"use_reentrant": False},
         logging_steps=s.logging_steps, eval_strategy="steps" if eval_ds is not None else "no", eval_steps=s.eval_steps,
         save_strategy="steps", save_steps=s.eval_steps, save_total_limit=s.save_total_limit,
         # Both off because each is a host sync per micro-batch; Throughput counts tokens without one, and a NaN

@@ -15,8 +15,13 @@ WORK=/tmp/bench
 MODEL=/tmp/qwen3-8b-random
 DATA=raw_data/zig-0.14.0
 STEPS=${STEPS:-12}
-# Shapes "seq batch": train_lora.py's defaults, the write-up's 2048x2, and the longest window under a 24 GiB cap.
+# Shapes "seq:batch[:steps]": train_lora.py's defaults, the write-up's 2048x2, and the longest window under a
+# 24 GiB cap; steps default to STEPS.
 SHAPES=${SHAPES:-"4096:2 2048:2 32768:1"}
+# GPUS="0": baseline and train_lora.py take turns on GPU 0 (leaves GPU 1 free for other work);
+# GPUS="0 1": side by side, baseline on the first, train_lora.py on the second (half the wall time).
+GPUS=${GPUS:-"0 1"}
+DDP=${DDP:-0}  # 1: also train at the defaults on one GPU, then data parallel on two (issue 7)
 
 collect() {  # at most 8 files come back from a device call: the summary plus one archive of everything
   mkdir -p "$OUT"
@@ -27,23 +32,23 @@ collect() {  # at most 8 files come back from a device call: the summary plus on
 run_all() {
   export PYTHONPATH=/tmp/site HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
   nvidia-smi -L
-  ngpu=$(nvidia-smi -L | wc -l)
+  read -r raw_gpu our_gpu <<< "$GPUS"
+  our_gpu=${our_gpu:-$raw_gpu}
   [ -f "$MODEL/config.json" ] || TOKENIZER_DIR=.tok python3 .bench/raw_qlora_loop.py make "$MODEL"
   for shape in $SHAPES; do
-    seq=${shape%:*}; batch=${shape#*:}
-    # With two GPUs the baseline runs on GPU 0 while our trainer runs on GPU 1: same chip, same shape, half the
-    # wall time. With one GPU they take turns.
-    CUDA_VISIBLE_DEVICES=0 OUT=$WORK SEQ=$seq BATCH=$batch STEPS=$STEPS CAP_GIB=24 \
+    IFS=: read -r seq batch steps <<< "$shape"
+    steps=${steps:-$STEPS}
+    CUDA_VISIBLE_DEVICES=$raw_gpu OUT=$WORK SEQ=$seq BATCH=$batch STEPS=$steps CAP_GIB=24 \
       python3 .bench/raw_qlora_loop.py bench "$MODEL" unsloth > "$WORK/raw_${seq}x${batch}.log" 2>&1 &
-    [ "$ngpu" -ge 2 ] || wait
-    CUDA_VISIBLE_DEVICES=$((ngpu >= 2 ? 1 : 0)) python3 train_lora.py --model "$MODEL" --data "$DATA" \
-      --max-seq-len "$seq" --batch-size "$batch" --grad-accum 1 --max-steps $((STEPS + 3)) \
+    [ "$raw_gpu" != "$our_gpu" ] || wait
+    CUDA_VISIBLE_DEVICES=$our_gpu python3 train_lora.py --model "$MODEL" --data "$DATA" \
+      --max-seq-len "$seq" --batch-size "$batch" --grad-accum 1 --max-steps $((steps + 3)) \
       --warmup-steps-excluded 3 --eval-share 0 --gpu-memory-cap-gib 24 \
       --output "$WORK/adapter_${seq}x${batch}" > "$WORK/train_${seq}x${batch}.log" 2>&1
     cp "$WORK/adapter_${seq}x${batch}/train_report.json" "$WORK/train_${seq}x${batch}.json" 2>/dev/null
     wait
   done
-  if [ "$ngpu" -ge 2 ]; then
+  if [ "$DDP" = 1 ]; then
     # Data parallel at train_lora.py's defaults (4096 x 2, 4 micro-steps per optimizer step, so gradients are
     # all-reduced once per 4 micro-steps): one GPU, then both, same per-GPU batch and window.
     common=(train_lora.py --model "$MODEL" --data "$DATA" --max-steps $((STEPS + 3)) --warmup-steps-excluded 3
