@@ -376,7 +376,11 @@ def train(s: Settings, extra_callbacks: tuple = ()) -> dict:
         per_device_train_batch_size=s.batch_size, per_device_eval_batch_size=s.batch_size,
         gradient_accumulation_steps=s.grad_accum, max_steps=s.max_steps, num_train_epochs=s.epochs,
         learning_rate=s.learning_rate, lr_scheduler_type="cosine", warmup_steps=0.03, weight_decay=0.0,
-        optim="adamw_8bit" if cuda else "adamw_torch", bf16=cuda,
+        optim="adamw_8bit" if cuda else "adamw_torch",
+        # Autocast only for the PEFT path (bf16 or 4-bit base, fp32 LoRA). Unsloth's model and kernels already run
+        # in bf16 and cast LoRA weights themselves; autocast on top adds dispatch work to every op of a step that
+        # is partly CPU-bound: on an H200 at 2048 x 2 it cost 5-18 % of the raw loop's speed (docs/BENCHMARKS.md).
+        bf16=cuda and bool(UNSLOTH_ERROR),
         use_cpu=not cuda,  # also what makes several CPU processes (torchrun) data parallel over gloo
         # Unsloth brings its own (offloaded) gradient checkpointing; the PEFT path asks the Trainer for it.
         gradient_checkpointing=cuda and bool(UNSLOTH_ERROR),

@@ -5,6 +5,10 @@
 DIR holds bench_unsloth_<seq>x<batch>.json (raw_qlora_loop.py), train_<seq>x<batch>.json and
 train_{1gpu,2gpu}_defaults.json (train_lora.py's train_report.json). Real tokens/s counts non-pad tokens only:
 the raw loop trains on full random rows (no padding), train_lora.py on packed corpus windows.
+
+The raw loop reports tokens/s from its median step; train_lora.py from the mean over its measured steps (all
+tokens / all step time). `train_lora_vs_raw` compares like with like: the raw loop's mean, read from the step
+times in its log (raw_<seq>x<batch>.log, warm-up steps excluded as the loop does), against ours.
 """
 from __future__ import annotations
 
@@ -30,9 +34,21 @@ def ours(report: dict) -> dict:
     }
 
 
-def baseline(raw: dict) -> dict:
+RAW_WARMUP_STEPS = 3  # raw_qlora_loop.py's WARM: steps it runs before timing
+RAW_STEP = re.compile(r"step (\d+) loss \S+ s ([\d.]+)")
+
+
+def raw_mean_tokens_per_s(log: Path, tokens_per_step: int) -> float | None:
+    if not log.is_file():
+        return None
+    times = [float(t) for i, t in RAW_STEP.findall(log.read_text()) if int(i) >= RAW_WARMUP_STEPS]
+    return round(tokens_per_step * len(times) / sum(times), 1) if times else None
+
+
+def baseline(raw: dict, log: Path) -> dict:
     return {
-        "real_tokens_per_s": raw.get("tokens_per_s"),
+        "real_tokens_per_s": raw_mean_tokens_per_s(log, raw["seq"] * raw["batch"]),
+        "real_tokens_per_s_median_step": raw.get("tokens_per_s"),
         "padding_share": 0.0,
         "peak_allocated_gib": raw.get("peak_gib"),
         "peak_reserved_gib": raw.get("peak_reserved_gib"),
@@ -45,7 +61,8 @@ def summarize(directory: Path) -> dict:
     shapes = []
     for raw_path in sorted(directory.glob("bench_unsloth_*x*.json")):
         seq, batch = map(int, re.findall(r"(\d+)x(\d+)", raw_path.name)[0])
-        row = {"seq": seq, "batch": batch, "raw_loop": baseline(json.loads(raw_path.read_text()))}
+        raw = json.loads(raw_path.read_text())
+        row = {"seq": seq, "batch": batch, "raw_loop": baseline(raw, directory / f"raw_{seq}x{batch}.log")}
         report = directory / f"train_{seq}x{batch}.json"
         if report.is_file():
             row["train_lora"] = ours(json.loads(report.read_text()))
