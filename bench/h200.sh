@@ -56,7 +56,7 @@ run_all() {
     CUDA_VISIBLE_DEVICES=0 python3 "${common[@]}" --output "$WORK/adapter_defaults" \
       > "$WORK/train_1gpu_defaults.log" 2>&1
     cp "$WORK/adapter_defaults/train_report.json" "$WORK/train_1gpu_defaults.json" 2>/dev/null
-    python3 -m accelerate.commands.launch --num_processes 2 --multi_gpu --mixed_precision bf16 "${common[@]}" \
+    python3 -m accelerate.commands.launch --num_processes 2 --multi_gpu "${common[@]}" \
       --output "$WORK/adapter_ddp2_defaults" > "$WORK/train_2gpu_defaults.log" 2>&1
     cp "$WORK/adapter_ddp2_defaults/train_report.json" "$WORK/train_2gpu_defaults.json" 2>/dev/null
   fi
