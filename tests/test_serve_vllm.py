@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -29,8 +30,9 @@ def server(tiny_qwen3_dir, lora_adapter_dir, tmp_path_factory):
     return vllm_server(tiny_qwen3_dir, lora_adapter_dir, tmp_path_factory.getbasetemp())
 
 
-def serve_dry_run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SERVE), *args, "--dry-run"], capture_output=True, text=True)
+def serve_dry_run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SERVE), *args, "--dry-run"], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
 
 
 def write_adapter_config(path: Path, **fields) -> Path:
@@ -38,6 +40,20 @@ def write_adapter_config(path: Path, **fields) -> Path:
     (path / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "Qwen/Qwen3-8B", "r": 16,
                                                            **fields}))
     return path
+
+
+def test_built_in_base_is_served_from_its_converted_copy_under_its_name(tmp_path):
+    adapter = write_adapter_config(tmp_path / "a", base_model_name_or_path="smollm2-135m")
+    cache = {"ZIGLORA_CACHE": str(tmp_path / "cache")}
+    missing = serve_dry_run(str(adapter), "--device", "cpu", env=cache)
+    assert missing.returncode == 2 and "not converted yet" in missing.stderr
+    converted = tmp_path / "cache" / "models" / "smollm2-135m"
+    converted.mkdir(parents=True)
+    (converted / "config.json").write_text("{}")
+    words = shlex.split(serve_dry_run(str(adapter), "--device", "cpu", env=cache).stdout)
+    assert words[words.index("--model") + 1] == str(converted)
+    assert words[words.index("--served-model-name") + 1] == "smollm2-135m"
+    assert json.loads(words[words.index("--lora-modules") + 1])["base_model_name"] == "smollm2-135m"
 
 
 @pytest.mark.parametrize("r, limit", [(4, 8), (16, 16), (24, 32), (300, 320)])

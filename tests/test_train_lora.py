@@ -8,7 +8,7 @@ from safetensors import safe_open
 from transformers import TrainerCallback
 
 import train_lora
-from ziglora.io import write_json, write_jsonl
+from ziglora.io import read_jsonl, write_json, write_jsonl
 from ziglora.stage import output_entry
 
 HELDOUT_MARKER = "HELDOUT-ANSWER-7f3a"
@@ -135,6 +135,26 @@ def test_sources_limit_what_is_trained_and_unknown_ones_are_named(tiny_qwen3_dir
     assert {r["source"] for r in table} == {"qa", "prompts"}
     with pytest.raises(SystemExit, match="no recipes in this release; it has .*langref"):
         train_lora.main(run_args(tiny_qwen3_dir, rel, prompts, out, "--sources", "qa,recipes"))
+
+
+@pytest.mark.parametrize("oversample, message", [("qa", "not SOURCE=SHARE"), ("qa=1.2", "each share"),
+                                                  ("qa=0.6,prompts=0.5", "below 1 together")])
+def test_malformed_oversample_is_refused_before_loading(oversample, message):
+    with pytest.raises(SystemExit, match=message):
+        settings(["--oversample", oversample])
+
+
+def test_oversampled_sources_reach_their_share(tiny_qwen3_dir, release, tmp_path):
+    rel, prompts = release
+    out = tmp_path / "adapter"
+    argv = run_args(tiny_qwen3_dir, rel, prompts, out, "--max-steps", "1", "--eval-share", "0",
+                    "--oversample", "qa=0.5")
+    assert train_lora.main(argv) == 0
+    table = json.loads((out / "train_report.json").read_text())["data"]["token_table"]
+    share = {r["source"]: r["share"] for r in table}
+    sequences = {r["source"]: r["sequences"] for r in table}
+    assert share["qa"] == pytest.approx(0.5, abs=0.05)
+    assert sequences["prompts"] == len(list(read_jsonl(prompts)))  # not listed: one pass only
 
 
 def test_training_never_reads_heldout_questions(tiny_qwen3_dir, release):
