@@ -1,5 +1,6 @@
 """train_lora.py end to end on CPU: a tiny random Qwen3 (real tokenizer) on a small release dir written per DATA.md."""
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -125,16 +126,19 @@ def test_throughput_counts_real_tokens_of_measured_steps_only():
     assert result["measured_steps"] == 2 and result["measured_tokens"] == 4 + 1  # step 1 is warm-up
 
 
-def test_sources_limit_what_is_trained_and_unknown_ones_are_named(tiny_qwen3_dir, release, tmp_path):
+def token_table_of_one_step(model_dir: Path, release: tuple[Path, Path], out: Path, *flags: str) -> list[dict]:
+    """Train one step with these flags; the report's token table (what went into training, per source)."""
     rel, prompts = release
-    out = tmp_path / "adapter"
-    argv = run_args(tiny_qwen3_dir, rel, prompts, out, "--max-steps", "1", "--eval-share", "0",
-                    "--sources", "qa,prompts")
-    assert train_lora.main(argv) == 0
-    table = json.loads((out / "train_report.json").read_text())["data"]["token_table"]
+    assert train_lora.main(run_args(model_dir, rel, prompts, out, "--max-steps", "1", "--eval-share", "0",
+                                    *flags)) == 0
+    return json.loads((out / "train_report.json").read_text())["data"]["token_table"]
+
+
+def test_sources_limit_what_is_trained_and_unknown_ones_are_named(tiny_qwen3_dir, release, tmp_path):
+    table = token_table_of_one_step(tiny_qwen3_dir, release, tmp_path / "adapter", "--sources", "qa,prompts")
     assert {r["source"] for r in table} == {"qa", "prompts"}
     with pytest.raises(SystemExit, match="no recipes in this release; it has .*langref"):
-        train_lora.main(run_args(tiny_qwen3_dir, rel, prompts, out, "--sources", "qa,recipes"))
+        train_lora.main(run_args(tiny_qwen3_dir, *release, tmp_path / "adapter", "--sources", "qa,recipes"))
 
 
 @pytest.mark.parametrize("oversample, message", [("qa", "not SOURCE=SHARE"), ("qa=1.2", "each share"),
@@ -145,16 +149,11 @@ def test_malformed_oversample_is_refused_before_loading(oversample, message):
 
 
 def test_oversampled_sources_reach_their_share(tiny_qwen3_dir, release, tmp_path):
-    rel, prompts = release
-    out = tmp_path / "adapter"
-    argv = run_args(tiny_qwen3_dir, rel, prompts, out, "--max-steps", "1", "--eval-share", "0",
-                    "--oversample", "qa=0.5")
-    assert train_lora.main(argv) == 0
-    table = json.loads((out / "train_report.json").read_text())["data"]["token_table"]
+    table = token_table_of_one_step(tiny_qwen3_dir, release, tmp_path / "adapter", "--oversample", "qa=0.5")
     share = {r["source"]: r["share"] for r in table}
     sequences = {r["source"]: r["sequences"] for r in table}
     assert share["qa"] == pytest.approx(0.5, abs=0.05)
-    assert sequences["prompts"] == len(list(read_jsonl(prompts)))  # not listed: one pass only
+    assert sequences["prompts"] == len(list(read_jsonl(release[1])))  # not listed: one pass only
 
 
 def test_training_never_reads_heldout_questions(tiny_qwen3_dir, release):
