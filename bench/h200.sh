@@ -9,7 +9,9 @@
 # Usage: bash bench/h200.sh start    install, then run everything in the background (survives the call)
 #        bash bench/h200.sh wait     wait for the background run (at most ~9 min), copy results to $OUT
 # Results: $OUT/bench.json (see bench/summarize.py) and the logs. Device calls are capped at 10 minutes, so the
-# work runs detached (setsid) in /tmp/bench and later calls collect it while the machine is still warm.
+# work runs detached (setsid) in /tmp/bench and later calls collect it while the machine is still warm (it is
+# given back 30 s after a call returns: make the next call at once). A later call removes what an earlier one
+# carried, so `start` runs the benchmark from a copy of the tree in /tmp/repo.
 set -uo pipefail
 WORK=/tmp/bench
 MODEL=/tmp/qwen3-8b-random
@@ -68,7 +70,8 @@ case "${1:-}" in
     rm -rf "$WORK"; mkdir -p "$WORK"
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
       || exit 1
-    setsid bash "$0" run > "$WORK/bench.log" 2>&1 < /dev/null &
+    rm -rf /tmp/repo && cp -a . /tmp/repo || exit 1
+    (cd /tmp/repo && setsid bash bench/h200.sh run > "$WORK/bench.log" 2>&1 < /dev/null &)
     bash "$0" wait ;;
   run) run_all ;;
   wait)

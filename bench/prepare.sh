@@ -29,5 +29,7 @@ if [ ! -f .smol/p3/SHA256SUMS ]; then
 fi
 grep -qx "/.smol/" .git/info/exclude || echo "/.smol/" >> .git/info/exclude
 du -sh .smol/p1 .smol/p2 .smol/p3
-echo 'then, each within 30 s of the last: carry [".smol/p2"] (command: true); carry [".smol/p3"] with command'
-echo '"CUDA_VISIBLE_DEVICES=1 bash bench/facts_sweep.sh start" (bench/h200.sh started with GPUS=0)'
+echo 'SmolLM2 sweep beside it (start the benchmark with GPUS=0), each call within 30 s of the last:'
+echo '  add ".smol/p1" to the first call and begin its command with "bash bench/facts_sweep.sh stash;"'
+echo '  carry [".smol/p2"], command "bash bench/facts_sweep.sh stash"'
+echo '  carry [".smol/p3"], command "bash bench/facts_sweep.sh stash && CUDA_VISIBLE_DEVICES=1 bash bench/facts_sweep.sh start"'
