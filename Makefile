@@ -13,7 +13,7 @@ MODEL ?= $(if $(HAVE_GPU),Qwen/Qwen3-8B,smollm2-135m)
 STEPS ?= $(if $(HAVE_GPU),-1,20)
 ADAPTER ?= $(if $(filter smollm2-135m,$(MODEL)),smollm2-zig-lora,qwen3-zig-lora)
 
-.PHONY: all setup data train test lint serve eval aider
+.PHONY: all setup data train test lint serve eval aider facts-proof
 
 all: setup data train
 
@@ -78,3 +78,25 @@ data: setup
 # The LoRA adapter (+ train_report.json, serve_command.txt) in $(ADAPTER)/; STEPS=-1 trains full epochs.
 train: setup
 	$(PY) train_lora.py --model $(MODEL) --data $(DATA) --max-steps $(STEPS) --output $(ADAPTER)
+
+# docs/RESULTS.md's run in one command: SmolLM2-135M learns the release notes' Q&A (its recipe; ~4 min on one
+# GPU, hours on a CPU), then vLLM on CPU serves base + adapter and evaluate.py asks the held-out questions and
+# the recall ones: reports in $(FACTS_OUT)-heldout/ and $(FACTS_OUT)-recall/. The server stops at the end.
+FACTS_ADAPTER ?= smollm2-facts-lora
+FACTS_EPOCHS ?= 20
+FACTS_PORT ?= 8100
+FACTS_OUT ?= out/facts
+FACTS_EVAL_ARGS ?= --max-tokens 768 --concurrency 8
+facts-proof: setup $(VLLM_VENV)/.stamp
+	ZIGLORA_NO_UNSLOTH=1 $(PY) train_lora.py --model smollm2-135m --quantize none --sources qa --oversample none \
+	  --epochs $(FACTS_EPOCHS) --learning-rate 1e-3 --max-seq-len 2048 --batch-size 4 --grad-accum 1 \
+	  --eval-share 0 --data $(DATA) --output $(FACTS_ADAPTER)
+	mkdir -p $(dir $(FACTS_OUT)); \
+	$(PY) scripts/serve.py $(FACTS_ADAPTER) --device cpu --port $(FACTS_PORT) --max-model-len 4096 \
+	  > $(FACTS_OUT)-vllm.log 2>&1 & server=$$!; trap 'kill $$server 2>/dev/null' EXIT; \
+	url=http://127.0.0.1:$(FACTS_PORT)/v1; \
+	for i in $$(seq 120); do curl -sf $$url/models >/dev/null && break; \
+	  kill -0 $$server 2>/dev/null || { tail -n 20 $(FACTS_OUT)-vllm.log; exit 1; }; sleep 5; done; \
+	$(PY) scripts/evaluate.py --base-url $$url --suites facts $(FACTS_EVAL_ARGS) --output $(FACTS_OUT)-heldout && \
+	$(PY) scripts/evaluate.py --base-url $$url --suites facts $(FACTS_EVAL_ARGS) --output $(FACTS_OUT)-recall \
+	  --facts $(DATA)/qa_recall.jsonl
