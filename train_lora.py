@@ -531,8 +531,8 @@ def save_adapter(s: Settings, model, tokenizer, report: dict) -> None:
     cfg_path = work / "adapter_config.json"
     cfg = json.loads(cfg_path.read_text())
     # The base vLLM must load: what the user named (Unsloth may record its own pre-quantized copy instead); a
-    # built-in model by its short name, which scripts/serve.py resolves on whatever machine serves it.
-    cfg["base_model_name_or_path"] = s.model if s.model == SMOLLM2 else report["model_path"]
+    # built-in model keeps its short name, which scripts/serve.py resolves on whatever machine serves it.
+    cfg["base_model_name_or_path"] = s.model
     write_json(cfg_path, cfg)
     report["serve_command"] = serve_command(report["model_path"], out, s.lora_rank)
     report["adapter_problems"] = check_adapter(work)

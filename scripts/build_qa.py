@@ -227,12 +227,14 @@ def build(records: list[dict], version: str, share: float,
         held = held_out_indices(len(questions), share, seed, "/".join(section.title_path)) if accept else set()
         stats["sections_used"] += 1
         stats["sections_without_key_term"] += accept is None
+        # Recall asks a held-out section once more, in its first trained phrasing.
+        recall_index = min(set(range(len(questions))) - held) if held else None
         for i, q in enumerate(questions):
             fact = {"q": q, "accept": accept, "answer": section.answer, "section": section.title_path}
             if i in held:
                 heldout.append(fact)
             else:
-                if held and i == min(set(range(len(questions))) - held):
+                if i == recall_index:
                     recall.append(fact)
                 train.append({
                     "id": f"qa/{version}/{n:03d}-{section.anchor}/{i}",  # anchors alone need not be unique
