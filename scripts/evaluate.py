@@ -36,6 +36,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script without installing the package
 
 from ziglora.archive import read_text_members  # noqa: E402
+from ziglora.facts import FactTask, fact_passes, fact_prompt, load_facts, strip_think  # noqa: E402
 from ziglora.io import atomic_write_text, read_jsonl, write_json  # noqa: E402
 from ziglora.net import DownloadError, download  # noqa: E402
 from ziglora.versions import DEFAULT_VERSION, UnknownRelease, exercism_url, release  # noqa: E402
@@ -58,14 +59,6 @@ class RequestRejected(RuntimeError):
 
 
 @dataclass(frozen=True)
-class FactTask:
-    id: str
-    q: str
-    accept: str
-    answer: str
-
-
-@dataclass(frozen=True)
 class Exercise:
     slug: str  # the folder name, with hyphens: armstrong-numbers
     instructions: str
@@ -77,16 +70,6 @@ class Exercise:
     def module(self) -> str:
         """The stub's file stem: Zig files use underscores (armstrong_numbers.zig, test_armstrong_numbers.zig)."""
         return self.slug.replace("-", "_")
-
-
-def load_facts(path: Path) -> list[FactTask]:
-    tasks = []
-    for i, rec in enumerate(read_jsonl(path)):
-        if "q" not in rec or "accept" not in rec:
-            raise ValueError(f"{path}: record {i + 1} lacks 'q' or 'accept' (eval_facts records, docs/DATA.md)")
-        re.compile(rec["accept"])  # a broken regex fails here, before any request is sent
-        tasks.append(FactTask(id=f"q{i + 1:04d}", q=rec["q"], accept=rec["accept"], answer=rec.get("answer", "")))
-    return tasks
 
 
 def exercises_from_members(members: dict[str, bytes]) -> tuple[list[Exercise], list[str]]:
@@ -111,10 +94,6 @@ def exercises_from_members(members: dict[str, bytes]) -> tuple[list[Exercise], l
     return complete, incomplete
 
 
-def fact_prompt(task: FactTask, zig_version: str) -> str:
-    return f"Answer this question about Zig {zig_version} briefly and precisely.\n\n{task.q}"
-
-
 def exercise_prompt(ex: Exercise, zig_version: str) -> str:
     return (
         f"Solve this Exercism exercise in Zig {zig_version}.\n\n{ex.instructions.strip()}\n\n"
@@ -124,7 +103,6 @@ def exercise_prompt(ex: Exercise, zig_version: str) -> str:
     )
 
 
-_THINK = re.compile(r"<think>.*?</think>", re.S)
 _FENCE = re.compile(r"```([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.S)
 
 
@@ -133,16 +111,12 @@ def extract_zig(answer: str) -> str | None:
 
     Longest, because models often add a short usage snippet next to the full file.
     """
-    blocks = [(lang.lower(), code) for lang, code in _FENCE.findall(_THINK.sub("", answer))]
+    blocks = [(lang.lower(), code) for lang, code in _FENCE.findall(strip_think(answer))]
     for wanted in ("zig", ""):
         codes = [code for lang, code in blocks if lang == wanted]
         if codes:
             return max(codes, key=len)
     return None
-
-
-def fact_passes(task: FactTask, answer: str) -> bool:
-    return re.search(task.accept, _THINK.sub("", answer), re.IGNORECASE) is not None
 
 
 # ---------------------------------------------------------------- running generated code

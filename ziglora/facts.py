@@ -1,0 +1,57 @@
+"""Fact questions: one contract for every place that asks them (evaluate.py against a server, train_lora.py
+during training), so a question is asked and judged the same way everywhere.
+
+A facts file is JSONL of `{"q", "accept", ...}` (docs/DATA.md, kind eval_facts): `accept` is a case-insensitive
+regex a correct answer contains. Optional fields: `answer` (a reference answer), `section` (the release-notes
+title path the fact comes from, for the open-book baseline), `split` (dev | test), `direction`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ziglora.io import read_jsonl
+
+
+@dataclass(frozen=True)
+class FactTask:
+    id: str
+    q: str
+    accept: str
+    answer: str = ""
+    section: tuple[str, ...] = ()
+
+
+def load_facts(path: Path, split: str | None = None) -> list[FactTask]:
+    """The questions of a facts file (only those of `split` when given); a malformed record fails here, before
+    any model is asked."""
+    tasks = []
+    for i, rec in enumerate(read_jsonl(path)):
+        if "q" not in rec or "accept" not in rec:
+            raise ValueError(f"{path}: record {i + 1} lacks 'q' or 'accept' (eval_facts records, docs/DATA.md)")
+        re.compile(rec["accept"])  # a broken regex fails here, before any request is sent
+        if split is not None and rec.get("split") != split:
+            continue
+        tasks.append(FactTask(id=rec.get("id") or f"q{i + 1:04d}", q=rec["q"], accept=rec["accept"],
+                              answer=rec.get("answer", ""), section=tuple(rec.get("section") or ())))
+    return tasks
+
+
+def fact_prompt(task: FactTask, zig_version: str, context: str | None = None) -> str:
+    """The user turn for one question. `context` (open book): the docs text pasted before the question."""
+    ask = f"Answer this question about Zig {zig_version} briefly and precisely.\n\n{task.q}"
+    if context is None:
+        return ask
+    return f"Here is part of the Zig {zig_version} documentation:\n\n{context.strip()}\n\n{ask}"
+
+
+_THINK = re.compile(r"<think>.*?</think>", re.S)
+
+
+def strip_think(answer: str) -> str:
+    return _THINK.sub("", answer)
+
+
+def fact_passes(task: FactTask, answer: str) -> bool:
+    return re.search(task.accept, strip_think(answer), re.IGNORECASE) is not None
