@@ -1,15 +1,27 @@
 """Generate question/answer pairs from the release notes of one Zig release.
 
-Reads raw_data/zig-<version>/release_notes_sections.jsonl (written by build_release_notes.py) and asks
-about every section in several phrasings of our own ("What changed about X in Zig <ver>?", "How do I
-use X …", …). The answer is the section's own Markdown without its heading line, so the pair teaches
-exactly what the notes say. Writes, under raw_data/zig-<version>/:
-  qa_train.jsonl     chat records {"id", "source": "qa", "messages": [user, assistant], "section"}
-  qa_heldout.jsonl   eval_facts {"q", "accept", "answer", "section"}: per section a fixed share of the
+Reads raw_data/zig-<version>/release_notes_sections.jsonl (written by build_release_notes.py) and writes
+two kinds of training pairs, under raw_data/zig-<version>/:
+  qa_train.jsonl     chat records {"id", "source", "messages": [user, assistant], "section", ...}:
+                     - source "qa-facts" (what teaches): per fact, `--phrasings` questions keyed on each of its
+                       distinctive terms, answered with the fact. Fields "fact" (its id), "term", "direction".
+                     - source "qa" (the template pairs): per section, questions that name the section title,
+                       answered with the whole section; kept so that template held-out and recall stay
+                       measurable as a secondary measure.
+  qa_heldout.jsonl   eval_facts {"q", "accept", "answer", "section"}: per section a fixed share of the template
                      phrasings (chosen with --seed), never trained on, for evaluate.py
-  qa_recall.jsonl    eval_facts of the same sections asked in one of their *trained* phrasings: recall of
-                     what was trained, to read beside held-out accuracy (memorized vs. generalized)
-and stages/build_qa.json for write_manifest.py.
+  qa_recall.jsonl    eval_facts of the same sections asked in one of their *trained* template phrasings:
+                     recall of what was trained, to read beside held-out accuracy (memorized vs. generalized)
+and stages/build_qa.json (outputs and counts) for write_manifest.py.
+
+Facts. A template pair taught SmolLM2-135M to recite a section when named by its title (77 % template
+held-out) but not to answer a question worded as a user asks it (1/25, base model 2/25; issue 11). Knowledge
+becomes extractable when each fact is seen in many question forms (Allen-Zhu & Li, Physics of LMs 3.1;
+Ovadia et al. 2023) and in both directions (Berglund et al., the Reversal Curse). So a fact is one prose
+sentence of a section (links and emphasis cleaned) that names a distinctive term; the questions never name
+the section title; a sentence "`X` was renamed to `Y`" is asked about X (answered with Y) and about Y
+(answered with X); and the answer states the sentence first, then where it sits in the notes, then the
+section's smallest Zig block that uses one of its terms. Nothing is added that the section does not say.
 
 `accept` is a case-insensitive regex a correct answer should contain: up to three distinctive
 identifiers from the section's body (inline code and code blocks: `@branchHint`-like builtins,
@@ -78,6 +90,66 @@ COMMON_TERMS = {
     "std.debug.print", "std.mem.Allocator", "error.Unexpected",
 }
 COMMON_ACRONYMS = {"API", "ABI", "CPU", "CLI", "URL", "HTTP", "ELF", "AST", "OS", "CI", "UTF"}
+
+# Fact questions: {t} is one distinctive term of the fact sentence, {ver} the release. Our own forms, none of
+# them naming the section title, so that what is learned is the fact, reachable from the term a user types.
+# Some quote the term as code, some do not, some leave the version out: users write all of these.
+FACT_FORMS = (
+    "What happened to `{t}` in Zig {ver}?",
+    "Is `{t}` still available in Zig {ver}?",
+    "What is `{t}` in Zig {ver}?",
+    "How would I use {t} in a Zig {ver} program?",
+    "What does `{t}` do now?",
+    "In Zig {ver}, what changed about {t}?",
+    "What should I know about `{t}` when moving to Zig {ver}?",
+    "Does Zig {ver} change how {t} works?",
+    "Tell me about {t} in Zig {ver}.",
+    "My code uses `{t}`. What do I need to know for Zig {ver}?",
+    "What do the Zig {ver} release notes say about {t}?",
+    "Explain `{t}` as of Zig {ver}.",
+    "Quick Zig {ver} question: what's the story with {t}?",
+    "Is there anything new about `{t}` in Zig {ver}?",
+    "How does {t} behave in Zig {ver}?",
+    "When would I reach for `{t}` in Zig {ver}?",
+    "What's the deal with {t} after the Zig {ver} release?",
+    "Where does `{t}` fit in Zig {ver}?",
+)
+# The two directions of a change (the reversal curse: a model trained on "A became B" does not answer "what
+# became B?"): asked about the old name, the answer gives the new one, and the other way round.
+OLD_FORMS = (
+    "What should I use instead of `{t}` in Zig {ver}?",
+    "What replaced {t} in Zig {ver}?",
+    "`{t}` no longer compiles with Zig {ver}. What do I write now?",
+    "What took the place of `{t}`?",
+    "How do I migrate code that uses {t} to Zig {ver}?",
+)
+NEW_FORMS = (
+    "What did `{t}` replace in Zig {ver}?",
+    "What was used before {t} existed?",
+    "Which older API does `{t}` take the place of?",
+    "What did Zig code write before `{t}` came in with Zig {ver}?",
+    "Before Zig {ver}, what did people use where they now use {t}?",
+)
+MAX_NAME_TITLE_WORDS = 3
+# Asked about the old name (answered with the new one), about the new name, or about a name not in a change.
+QUESTION_COUNTS = {"old": "questions_old_to_new", "new": "questions_new_to_old", "about": "questions_about"}
+MAX_FACT_CODE_CHARS = 1200  # a longer example is a section's worth of text, not a fact's illustration
+# Where a sentence turns from the old name to the new one ("`X` was renamed to `Y`"), or the other way round
+# ("`Y`, replacing `X`"). Terms on the old side are asked with OLD_FORMS, the new side with NEW_FORMS.
+OLD_TO_NEW = re.compile(
+    r"\b(?:renamed(?:/moved)? to|replaced (?:with|by)|in favou?r of|moved to|split into|superseded by|"
+    r"migrated to|replaces? (?:it|them) with)\b|->|→|\breplace\b[^;]{0,80}?\b(with)\b", re.IGNORECASE)
+NEW_TO_OLD = re.compile(r"\b(?:instead of|replacing|replaces|replacement for|same purpose as|in place of|supersedes)\b",
+                        re.IGNORECASE)
+REMOVED = re.compile(r"\b(?:removed?|deprecated|deleted?|no longer)\b", re.IGNORECASE)
+FORMER = re.compile(r"\b(?:old|former|formerly(?: called| known as)?|legacy|deprecated)\W*$", re.IGNORECASE)
+# A comma between two code spans continues a list ("split into `a`, `b`"); any other comma ends the clause.
+CLAUSE_BREAK = re.compile(r"[;:]|(?<!`),|,(?! *`)|\b(?:to be|so that|because|which|since|as|just like)\b")
+PRONOUN_START = re.compile(r"(?:It|Its|This|These|They|Their|That|Both)\b(?! (?:release|section|change)s?\b)")
+TRIPLE = re.compile(r"[a-z][\w\[\]]*(?:-[\w\[\]]+){2,}")  # a target triple such as `thumb-windows-gnu`
+LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+EMPHASIS = re.compile(r"(\*\*|__|\*|(?<![\w])_)(?=\S)(.+?)(?<=\S)\1(?![\w])")
+SENTENCE_END = re.compile(r"(?<=[.!?:])(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\bvs\.)\s+(?=[A-Z@\"(\0])")
 
 
 class Section(NamedTuple):
@@ -209,6 +281,179 @@ def held_out_indices(n: int, share: float, seed: int, key: str) -> set[int]:
     return set(random.Random(f"{seed}/{key}").sample(range(n), k))
 
 
+class Fact(NamedTuple):
+    id: str
+    sentence: str  # one prose sentence of the section, links and emphasis cleaned, inline code kept
+    terms: list[str]  # its distinctive terms, in order of appearance
+    direction: dict[str, str]  # term -> "old" | "new" | "about"
+    code: str | None  # the section's smallest Zig block using one of the terms (never one showing a replaced name)
+    section: list[str]
+
+
+def clean_prose(text: str) -> str:
+    """Markdown links and emphasis reduced to their words; inline code spans are left as they are."""
+    parts = re.split(r"(`[^`\n]+`)", LINK.sub(r"\1", text))
+    for i in range(0, len(parts), 2):  # even parts lie outside code spans
+        parts[i] = EMPHASIS.sub(r"\2", parts[i]).replace("\\-", "-")
+    return re.sub(r"\s+([,;:.])(?=\s|$)", r"\1", " ".join("".join(parts).split()))
+
+
+def sentences(markdown: str) -> list[str]:
+    """The prose sentences of a section: paragraphs and list items split at sentence ends (never inside
+    inline code, never after "e.g."); code blocks, tables and heading lines are not prose. A sentence that
+    opens with a pronoun ("It is now renamed to …") is joined to the one before, which says what "it" is."""
+    units: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", FENCE.sub("\n\n", markdown)):
+        item: list[str] = []
+        for line in paragraph.splitlines():
+            bullet = re.match(r"\s*(?:[*+-]|\d+\.)\s+", line)
+            if line.lstrip().startswith(("|", "#")):
+                continue
+            if bullet:
+                units.append(" ".join(item))
+                item = [line[bullet.end():]]
+            else:
+                item.append(line)
+        units.append(" ".join(item))
+    found = []
+    for unit in units:
+        text = clean_prose(unit)
+        spans = iter(INLINE_CODE.findall(text))
+        masked = INLINE_CODE.sub("\0", text)  # a placeholder, so no dot inside inline code ends a sentence
+        pieces = [re.sub("\0", lambda _, spans=spans: f"`{next(spans)}`", p).strip()
+                  for p in SENTENCE_END.split(masked)]
+        for n, piece in enumerate(p for p in pieces if p):
+            if n and PRONOUN_START.match(piece):
+                found[-1] += " " + piece
+            else:
+                found.append(piece)
+    return found
+
+
+def sentence_terms(text: str) -> list[str]:
+    """Distinctive terms of a sentence (or title) in order of appearance. In inline code: the names terms_of
+    reads from prose spans, and whole target triples (`arm-windows-gnu`). In plain prose, where ordinary
+    words and acronyms abound (GCC, e.g.), only builtins, std.* names, flags and CamelCase names."""
+    found: list[tuple[int, str]] = []
+    for m in INLINE_CODE.finditer(text):
+        span = m.group(1)
+        if is_hash_like(span) and not re.fullmatch(r"[A-Za-z_@][\w.]*", span):  # utf8ToUtf16LeWithNull is a name
+            continue
+        if TRIPLE.fullmatch(span):
+            found.append((m.start(), span))
+            continue
+        names = TERM.findall(span) if " " not in span and not span.startswith("-") else []
+        found += [(m.start(), t) for t in [*names, *api_terms(span)] if is_distinctive(t)]
+    plain = INLINE_CODE.sub(lambda m: " " * len(m.group()), text)
+    for m in [*TERM.finditer(plain), *FLAG.finditer(plain)]:
+        term = m.group().rstrip(".")
+        if is_distinctive(term) and (term.startswith(("@", "std.", "-")) or re.search(r"[a-z][A-Z]", term)
+                                     and "." not in term):
+            found.append((m.start(), term))
+    return list(dict.fromkeys(t for _, t in sorted(found, key=lambda p: p[0])))
+
+
+def directions(sentence: str, terms: list[str]) -> dict[str, str]:
+    """Which terms name what was replaced ("old") and which the replacement ("new"), from where the sentence
+    turns ("renamed to", "in favor of", "replacing", ...): the terms before the turn are one side, those after
+    it up to the end of that clause the other. The terms of a sentence that only removes are "old", and so is
+    a term the sentence calls old ("the old `@setCold` builtin", "formerly called `GeneralPurposeAllocator`")."""
+    where = {t: m.start() for t in terms if (m := re.search(term_regex(t), sentence))}
+    called_old = {t for t, at in where.items() if FORMER.search(sentence[:at])}
+    return {t: "old" if t in called_old else d for t, d in turn_directions(sentence, terms, where).items()}
+
+
+def turn_directions(sentence: str, terms: list[str], where: dict[str, int]) -> dict[str, str]:
+    turn = min((m for m in (OLD_TO_NEW.search(sentence), NEW_TO_OLD.search(sentence)) if m),
+               key=lambda m: m.start(m.lastindex or 0), default=None)
+    if turn is None:
+        removed = REMOVED.search(sentence)
+        return {t: "old" if removed and t in where and where[t] < removed.start() else "about" for t in terms}
+    start, end = turn.span(turn.lastindex or 0)
+    clause_end = m.start() + end if (m := CLAUSE_BREAK.search(sentence[end:])) else len(sentence)
+    before, after = ("old", "new") if turn.re is OLD_TO_NEW else ("new", "old")
+    return {t: "about" if t not in where else before if where[t] < start else after if end <= where[t] < clause_end
+            else "about" for t in terms}
+
+
+def fact_code(section: Section, terms: list[str], replaced: set[str]) -> str | None:
+    """The smallest of the section's Zig blocks that uses one of the terms, leaving out blocks that use a
+    name the section says was replaced (`@setCold(true)` before the change): an answer shows the new way."""
+    def uses(block: str, wanted: list[str] | set[str]) -> bool:
+        return any(re.search(term_regex(t), block) for t in wanted)
+    fitting = [b for b in section.zig_code
+               if len(b) <= MAX_FACT_CODE_CHARS and uses(b, terms) and not uses(b, replaced)]
+    return min(fitting, key=len).rstrip() if fitting else None
+
+
+def facts_of(section: Section, key: str) -> list[Fact]:
+    """The section's sentences that name a distinctive term. A section titled by a name ("SmpAllocator",
+    "addLibrary Function": at most MAX_NAME_TITLE_WORDS words) is about that name in every sentence ("This
+    allocator is a singleton …", "Acts as a replacement for `addSharedLibrary` …"), so the name is a term of
+    each of its sentences too, standing where the sentence's implicit subject would."""
+    all_title_terms = sentence_terms(section.title)
+    title_terms = all_title_terms if len(section.title.split()) <= MAX_NAME_TITLE_WORDS else []
+    found = []
+    for sentence in sentences(section.answer):
+        if word_count(sentence) < MIN_ANSWER_WORDS:
+            continue
+        own = sentence_terms(sentence)
+        implicit = [t for t in title_terms if t not in own]
+        if implicit or own:
+            found.append((sentence, implicit + own, directions(" ".join(implicit) + " " + sentence, implicit + own)))
+    replaced = {t for _, terms, direction in found for t in terms if direction[t] == "old"}
+    replaced |= {t for t, d in directions(section.title, all_title_terms).items() if d == "old"}
+    return [Fact(f"{key}/{n}", sentence, terms, direction, fact_code(section, terms, replaced), section.title_path)
+            for n, (sentence, terms, direction) in enumerate(found)]
+
+
+def fact_answer(fact: Fact, version: str, level: int) -> str:
+    """The fact first (its key name within the first tokens), where it is from, then its code."""
+    where = (f"This is from the introduction of the Zig {version} release notes." if level == 1 else
+             f"This is part of the Zig {version} release notes on {fact.section[-1]}.")
+    answer = f"{fact.sentence}\n\n{where}"
+    return answer + (f"\n\n```zig\n{fact.code}\n```" if fact.code else "")
+
+
+def fact_forms(direction: str, phrasings: int, rng: random.Random) -> list[str]:
+    """`phrasings` distinct forms: for a term on one side of a change up to half from that direction's forms,
+    so that every phrasing budget asks both ways; the rest from the general forms."""
+    own = {"old": OLD_FORMS, "new": NEW_FORMS}.get(direction, ())
+    k = min(len(own), (phrasings + 1) // 2)
+    return rng.sample(own, k) + rng.sample(FACT_FORMS, phrasings - k)
+
+
+def build_facts(records: list[dict], version: str, phrasings: int, seed: int) -> tuple[list[dict], dict]:
+    """(fact chat records, counts): per fact and per distinctive term of it, `phrasings` questions keyed on
+    the term, each answered with the fact. A term found in the facts of more than MAX_TERM_SECTIONS sections
+    (LLVM, x86_64) is not asked about: its questions would have as many answers as sections."""
+    sections = [parse_section(r) for r in records]
+    facts = [facts_of(s, f"{version}/{n:03d}-{s.anchor}") for n, s in enumerate(sections)]
+    section_frequency = Counter(t for per in facts for t in {t for f in per for t in f.terms})
+    train: list[dict] = []
+    stats = Counter()
+    for section, per in zip(sections, facts, strict=True):
+        asked_facts = [(f, asked) for f in per
+                       if (asked := [t for t in f.terms if section_frequency[t] <= MAX_TERM_SECTIONS])]
+        stats["sections_without_facts"] += not asked_facts
+        for fact, asked in asked_facts:
+            stats["facts"] += 1
+            stats["facts_with_two_terms"] += len(asked) >= 2
+            answer = fact_answer(fact, version, section.level)
+            for term in asked:
+                rng = random.Random(f"{seed}/{fact.id}/{term}")
+                for i, form in enumerate(fact_forms(fact.direction[term], phrasings, rng)):
+                    stats[QUESTION_COUNTS[fact.direction[term]]] += 1
+                    train.append({
+                        "id": f"qa-facts/{fact.id}/{term}/{i}", "source": "qa-facts",
+                        "messages": [{"role": "user", "content": form.format(t=term, ver=version)},
+                                     {"role": "assistant", "content": answer}],
+                        "section": fact.section, "fact": fact.id, "term": term, "direction": fact.direction[term],
+                    })
+    stats["fact_questions"] = len(train)
+    return train, dict(stats)
+
+
 def build(records: list[dict], version: str, share: float,
           seed: int) -> tuple[list[dict], list[dict], list[dict], dict]:
     """(train chat records, held-out eval facts, recall eval facts, counts) for the given section records."""
@@ -256,11 +501,20 @@ def share_arg(text: str) -> float:
     return value
 
 
+def phrasings_arg(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= len(FACT_FORMS):
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {len(FACT_FORMS)}, got {text!r}")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = cli.release_parser(__doc__)
     parser.add_argument("--heldout-share", type=share_arg, default=0.25,
                         help="share of each section's phrasings held out for evaluation (default: 0.25)")
-    parser.add_argument("--seed", type=int, default=0, help="chooses the held-out phrasings (default: 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="chooses the held-out phrasings and the fact question forms (default: 0)")
+    parser.add_argument("--phrasings", type=phrasings_arg, default=8,
+                        help=f"questions per fact and term, forms drawn with --seed (1..{len(FACT_FORMS)}, default: 8)")
     args = parser.parse_args(argv)
     rel = release(args.zig_version)
     out = release_dir(args.zig_version, args.out_root)
@@ -268,17 +522,21 @@ def main(argv: list[str] | None = None) -> int:
     if not source.is_file():
         raise MissingInput(f"{source} not found: run `python scripts/build_release_notes.py --zig-version "
                            f"{args.zig_version} --out-root {args.out_root}` first")
-    train, heldout, recall, stats = build(list(read_jsonl(source)), rel.notes_version, args.heldout_share, args.seed)
-    write_jsonl(out / TRAIN_FILE, train)
+    records = list(read_jsonl(source))
+    train, heldout, recall, stats = build(records, rel.notes_version, args.heldout_share, args.seed)
+    fact_train, fact_stats = build_facts(records, rel.notes_version, args.phrasings, args.seed)
+    write_jsonl(out / TRAIN_FILE, train + fact_train)
     write_jsonl(out / HELDOUT_FILE, heldout)
     write_jsonl(out / RECALL_FILE, recall)
     record_stage(out, "build_qa", sources=[], outputs=[
-        output_entry(out, out / TRAIN_FILE, "chat", len(train)),
+        output_entry(out, out / TRAIN_FILE, "chat", len(train) + len(fact_train)),
         output_entry(out, out / HELDOUT_FILE, "eval_facts", len(heldout)),
         output_entry(out, out / RECALL_FILE, "eval_facts", len(recall)),
-    ])
+    ], stats={**stats, **fact_stats})
     print(f"Q&A for Zig {rel.notes_version} notes: " + ", ".join(f"{k} {v}" for k, v in stats.items())
           + f" -> {out}")
+    print(f"fact Q&A ({args.phrasings} phrasings per fact and term): "
+          + ", ".join(f"{k} {v}" for k, v in fact_stats.items()))
     return 0
 
 

@@ -1,12 +1,16 @@
-"""build_qa.py: questions from release-notes sections, a seeded held-out share, and accept regexes that mean something.
+"""build_qa.py: template questions per release-notes section (a seeded held-out share, accept regexes that mean
+something) and fact questions per sentence (both directions, never naming the section title).
 
 Fixture sections are written here in our own words, shaped like build_release_notes.py's records; the
-last test runs on the real 0.14.0 notes built from the mirror.
+tests named *real* run on the real 0.14.0 notes built from the mirror.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -54,6 +58,13 @@ def raw(tmp_path: Path) -> Path:
 
 
 def run(raw: Path, *extra: str) -> tuple[list[dict], list[dict]]:
+    """(template train records, held-out records)."""
+    train, heldout = run_all(raw, *extra)
+    return [r for r in train if r["source"] == "qa"], heldout
+
+
+def run_all(raw: Path, *extra: str) -> tuple[list[dict], list[dict]]:
+    """(every train record: template and fact, held-out records)."""
     assert run_script("build_qa", "--zig-version", "0.14.0", "--out-root", str(raw), *extra) == 0
     release = raw / "zig-0.14.0"
     return list(read_jsonl(release / "qa_train.jsonl")), list(read_jsonl(release / "qa_heldout.jsonl"))
@@ -91,7 +102,7 @@ def held_out_text_in(train_file: Path, heldout: list[dict]) -> list[str]:
 
 
 def test_no_held_out_question_is_trained_on(raw):
-    train, heldout = run(raw)
+    train, heldout = run_all(raw)  # neither as a template question nor as a fact question
     asked = questions(train)
     assert heldout and not held_out_text_in(raw / "zig-0.14.0" / "qa_train.jsonl", heldout)
     # nor any phrasing of it, with other whitespace or case
@@ -100,17 +111,23 @@ def test_no_held_out_question_is_trained_on(raw):
 
 
 def test_records_follow_the_data_contract(raw):
-    train, heldout = run(raw)
+    train, heldout = run_all(raw)
     assert len({r["id"] for r in train}) == len(train)
+    assert {r["source"] for r in train} == {"qa", "qa-facts"}
     for r in train:
-        assert r["source"] == "qa" and [m["role"] for m in r["messages"]] == ["user", "assistant"]
+        assert [m["role"] for m in r["messages"]] == ["user", "assistant"]
         assert r["messages"][1]["content"] and not r["messages"][1]["content"].startswith("#")
         assert isinstance(r["section"], list)
+        if r["source"] == "qa-facts":
+            assert set(r) == {"id", "source", "messages", "section", "fact", "term", "direction"}
+            assert r["direction"] in {"old", "new", "about"} and r["term"] in r["messages"][0]["content"]
     for h in heldout:
         assert set(h) == {"q", "accept", "answer", "section"}
     stage = json.loads((raw / "zig-0.14.0" / "stages" / "build_qa.json").read_text())
     assert stage["sources"] == []
     recall = list(read_jsonl(raw / "zig-0.14.0" / "qa_recall.jsonl"))
+    assert stage["stats"]["train"] == len([r for r in train if r["source"] == "qa"])
+    assert stage["stats"]["fact_questions"] == len([r for r in train if r["source"] == "qa-facts"])
     assert {(o["path"], o["kind"], o["records"]) for o in stage["outputs"]} == {
         ("qa_train.jsonl", "chat", len(train)), ("qa_heldout.jsonl", "eval_facts", len(heldout)),
         ("qa_recall.jsonl", "eval_facts", len(recall))}
@@ -178,3 +195,176 @@ def test_real_release_notes(built_014):
     accepts = {h["section"][-1]: h["accept"] for h in heldout}
     assert re.search(accepts["DebugAllocator"], "it used to be called GeneralPurposeAllocator")
     assert re.search(accepts["File System Watching"], "zig build --watch")
+
+
+# ------------------------------------------------------------------------------------------- fact questions
+
+OLD_CODE = "fn rare() void {\n    @setCold(true);\n}\n"
+NEW_CODE = "fn rare() void {\n    @branchHint(.cold);\n}\n"
+FACT_FIXTURE = [
+    section(["Standard Library", "Renamed Containers"], "### Renamed Containers\n\nThe doubly linked list "
+            "`std.TailQueue` has been renamed to `std.DoublyLinkedList` without other changes.\n", level=3),
+    section(["Language Changes", "Cold Functions"], "### Cold Functions\n\nThe `@setCold` builtin has been "
+            "removed in favor of `@branchHint`, which also marks likely and unlikely branches.\n\n"
+            f"```zig\n{OLD_CODE}```\n\n```zig\n{NEW_CODE}```\n", level=3, code=[OLD_CODE, NEW_CODE]),
+    section(["Build System", "Quick Rebuilds"], "### Quick Rebuilds\n\n"
+            "Pass [the watch flag](https://example.invalid/w) `--watch` to **keep** the build runner alive, "
+            "e.g. while editing. It then rebuilds when an input changes.\n\n"
+            "Nothing else about the runner changed in this release.\n", level=3),
+]
+
+
+@pytest.fixture
+def fact_raw(tmp_path: Path) -> Path:
+    write_jsonl(tmp_path / "facts" / "zig-0.14.0" / "release_notes_sections.jsonl", FACT_FIXTURE)
+    return tmp_path / "facts"
+
+
+def fact_records(raw: Path, *extra: str) -> list[dict]:
+    return [r for r in run_all(raw, *extra)[0] if r["source"] == "qa-facts"]
+
+
+def asked(records: list[dict], term: str) -> list[dict]:
+    return [r for r in records if r["term"] == term]
+
+
+def forms_used(records: list[dict], forms: tuple[str, ...]) -> set[str]:
+    return {f for f in forms for r in records if r["messages"][0]["content"] == f.format(t=r["term"], ver="0.14.0")}
+
+
+def test_a_sentence_with_two_terms_is_asked_from_both_sides(fact_raw):
+    records = fact_records(fact_raw)
+    old, new = asked(records, "std.TailQueue"), asked(records, "std.DoublyLinkedList")
+    assert old and new and {r["fact"] for r in old} == {r["fact"] for r in new}
+    assert {r["direction"] for r in old} == {"old"} and {r["direction"] for r in new} == {"new"}
+    assert all("std.DoublyLinkedList" in r["messages"][1]["content"] for r in old)  # asked old, answered new
+    assert all("std.TailQueue" in r["messages"][1]["content"] for r in new)  # and the other way round
+    assert forms_used(old, build_qa.OLD_FORMS) and forms_used(new, build_qa.NEW_FORMS)
+    assert not forms_used(old, build_qa.NEW_FORMS) and not forms_used(new, build_qa.OLD_FORMS)
+
+
+def test_the_answer_states_the_fact_first_then_where_then_new_code_only(fact_raw):
+    records = fact_records(fact_raw)
+    cold = asked(records, "@branchHint")[0]["messages"][1]["content"]
+    fact = "The `@setCold` builtin has been removed in favor of `@branchHint`, which also marks likely and unlikely"
+    assert cold.startswith(fact)
+    assert "This is part of the Zig 0.14.0 release notes on Cold Functions." in cold
+    assert cold.endswith(f"```zig\n{NEW_CODE}```")  # the block with @setCold shows what was replaced: not shown
+    assert all("@setCold(true)" not in r["messages"][1]["content"] for r in records)
+    watch = asked(records, "--watch")[0]["messages"][1]["content"]
+    # link and emphasis cleaned, not split after "e.g.", and "It then …" kept with the sentence it refers to
+    assert watch.startswith("Pass the watch flag `--watch` to keep the build runner alive, e.g. while editing. "
+                            "It then rebuilds when an input changes.\n\n")
+    assert "Nothing else" not in watch and "```" not in watch
+
+
+def test_no_fact_question_names_its_section_title(fact_raw, raw):
+    for records in (fact_records(fact_raw), fact_records(raw)):
+        assert records
+        for r in records:
+            q = r["messages"][0]["content"].replace(r["term"], "")
+            assert r["section"][-1].lower() not in q.lower(), r
+
+
+@pytest.mark.parametrize("phrasings", ["2", "4", "16"])
+def test_phrasings_gives_that_many_distinct_questions_per_fact_and_term(raw, phrasings):
+    records = fact_records(raw, "--phrasings", phrasings)
+    per = Counter((r["fact"], r["term"]) for r in records)
+    assert per and set(per.values()) == {int(phrasings)}
+    assert len({(r["fact"], r["term"], r["messages"][0]["content"]) for r in records}) == len(records)
+
+
+def test_fact_questions_are_seeded(fact_raw):
+    first = fact_records(fact_raw, "--seed", "5")
+    assert fact_records(fact_raw, "--seed", "5") == first
+    assert [r["messages"][0]["content"] for r in fact_records(fact_raw, "--seed", "6")] != [
+        r["messages"][0]["content"] for r in first]
+
+
+def test_bad_phrasings_are_refused(raw, capsys):
+    with pytest.raises(SystemExit):
+        run(raw, "--phrasings", str(len(build_qa.FACT_FORMS) + 1))
+    assert "--phrasings: must be a whole number from 1 to" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    ("`a.Old` has been removed in favor of `a.New`.", {"a.Old": "old", "a.New": "new"}),
+    ("`b.New` is a new builtin, replacing `b.Old`.", {"b.New": "new", "b.Old": "old"}),
+    ("Just replace `c.Old(true)` with `c.New(.x)`.", {"c.Old": "old", "c.New": "new"}),
+    ("`d.Old` (split into `d.NewA`, `d.NewB`)", {"d.Old": "old", "d.NewA": "new", "d.NewB": "new"}),
+    ("`e.Old` was renamed to `e.New` to be in line with `e.Other`.", {"e.Old": "old", "e.New": "new",
+                                                                    "e.Other": "about"}),
+    ("In addition, instead of an enum, `f.Thing` is now a tagged union.", {"f.Thing": "about"}),
+    ("The old `g.Old` builtin becomes redundant next to `g.Hint`.", {"g.Old": "old", "g.Hint": "about"}),
+    ("`h.Gone` was deleted.", {"h.Gone": "old"}),
+])
+def test_directions_follow_where_the_sentence_turns(sentence, expected):
+    assert build_qa.directions(sentence, list(expected)) == expected
+
+
+def test_the_generator_never_reads_evals(fact_raw, tmp_path, monkeypatch):
+    """evals/ holds hand-written natural questions kept apart from everything the generator sees."""
+    evals = tmp_path / "evals"
+    evals.mkdir()
+    (evals / "natural.jsonl").write_text('{"q": "What did std.TailQueue become?"}\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    opened: list[str] = []
+    recording = [True]  # the hook stays for the whole session (audit hooks cannot be removed): switch it off
+    sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == "open" and recording[0] else None)
+    fact_records(fact_raw)
+    recording[0] = False
+    assert opened and not [p for p in opened if "evals" in Path(p).parts]
+    assert "evals" not in (Path(build_qa.__file__)).read_text(encoding="utf-8")
+
+
+# sha256 of the template outputs of the real 0.14.0 notes with --seed 0, as they were before fact questions
+# were added: held-out, recall and the template part of qa_train.jsonl stay byte-identical, so the template
+# measure keeps meaning what it meant. (A change in build_release_notes.py's sections changes them.)
+TEMPLATE_SHA256 = {
+    "qa_heldout.jsonl": "9f360b217168efa13cbced99124105097615d1121e74ab9138f7a379639af29d",
+    "qa_recall.jsonl": "0d658de42b0e216ef4c59f012a432375183698ae05efd4a09326cbe65d541972",
+    "qa_train.jsonl (source qa)": "9157894671bc088d4574ecda9edb9fe440e2e4fd5f32265b17ee6c0ee2f1494a",
+}
+
+
+def test_real_template_outputs_are_unchanged(built_014):
+    run_all(built_014.parent, "--seed", "0")
+    lines = (built_014 / "qa_train.jsonl").read_bytes().splitlines(keepends=True)
+    template = b"".join(line for line in lines if json.loads(line)["source"] == "qa")
+    got = {f: hashlib.sha256((built_014 / f).read_bytes()).hexdigest() for f in ("qa_heldout.jsonl",
+                                                                                  "qa_recall.jsonl")}
+    got["qa_train.jsonl (source qa)"] = hashlib.sha256(template).hexdigest()
+    assert got == TEMPLATE_SHA256
+
+
+def test_real_fact_questions_cover_what_users_ask(built_014, capsys):
+    records = list(read_jsonl(built_014 / "release_notes_sections.jsonl"))
+    facts, stats = build_qa.build_facts(records, "0.14.0", 8, 0)
+    assert stats["facts"] >= 150 and stats["facts_with_two_terms"] >= 50
+    assert stats["questions_old_to_new"] >= 200 and stats["questions_new_to_old"] >= 150
+    by_term: dict[str, list[str]] = {}
+    for r in facts:
+        by_term.setdefault(r["term"], []).append(r["messages"][1]["content"])
+    # "Which builtin took over the job of @setCold?", "What replaced std.meta.FieldType?",
+    # "What is the new default allocator for release builds?", "What does -fincremental do?"
+    assert any("`@branchHint`" in a for a in by_term["@setCold"])
+    assert any("`@FieldType`" in a for a in by_term["std.meta.FieldType"])
+    assert any("`std.meta.FieldType`" in a for a in by_term["@FieldType"])  # and the reverse
+    assert any("ReleaseFast" in a for a in by_term["SmpAllocator"])
+    assert any("zig build" in a for a in by_term["-fincremental"])
+    assert any("`std.Random`" in a for a in by_term["std.rand"])
+    assert any("`std.rand`" in a for a in by_term["std.Random"])
+    # every form of the pool is used somewhere
+    assert forms_used(facts, build_qa.FACT_FORMS) == set(build_qa.FACT_FORMS)
+    assert forms_used(facts, build_qa.OLD_FORMS) == set(build_qa.OLD_FORMS)
+    assert forms_used(facts, build_qa.NEW_FORMS) == set(build_qa.NEW_FORMS)
+    # short answers: a fact and its code, never a whole section
+    assert max(len(r["messages"][1]["content"]) for r in facts) < 2500
+
+
+def test_no_fact_form_is_a_template_form():
+    """A fact question about a name that is also a section title (DebugAllocator) must not be word for word a
+    held-out template question about that section."""
+    templates = {t.replace("{topic}", "{t}") for t in (*build_qa.SECTION_TEMPLATES, *build_qa.INTRO_TEMPLATES)}
+    forms = (*build_qa.FACT_FORMS, *build_qa.OLD_FORMS, *build_qa.NEW_FORMS)
+    assert len(set(forms)) == len(forms) and not templates & set(forms)

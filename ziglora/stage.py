@@ -28,10 +28,12 @@ def output_entry(release: Path, path: Path, kind: str, records: int | None) -> d
     }
 
 
-def record_stage(release: Path, script: str, sources: list[dict], outputs: list[dict]) -> Path:
-    """Write stages/<script>.json. `sources`: {name, url, bytes, sha256}; `outputs`: output_entry(...) dicts."""
+def record_stage(release: Path, script: str, sources: list[dict], outputs: list[dict],
+                 stats: dict | None = None) -> Path:
+    """Write stages/<script>.json. `sources`: {name, url, bytes, sha256}; `outputs`: output_entry(...) dicts;
+    `stats`: the script's own counts, kept for the reader (the manifest does not use them)."""
     path = Path(release) / "stages" / f"{script}.json"
-    write_json(path, {"script": script, "sources": sources, "outputs": outputs})
+    write_json(path, {"script": script, "sources": sources, "outputs": outputs, **({"stats": stats} if stats else {})})
     return path
 
 
