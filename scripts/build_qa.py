@@ -138,13 +138,16 @@ MAX_FACT_CODE_CHARS = 1200  # a longer example is a section's worth of text, not
 # ("`Y`, replacing `X`"). Terms on the old side are asked with OLD_FORMS, the new side with NEW_FORMS.
 OLD_TO_NEW = re.compile(
     r"\b(?:renamed(?:/moved)? to|replaced (?:with|by)|in favou?r of|moved to|split into|superseded by|"
-    r"migrated to|replaces? (?:it|them) with)\b|->|→|\breplace\b[^;]{0,80}?\b(with)\b", re.IGNORECASE)
+    r"migrated to|aliased to|replaces? (?:it|them) with)\b|->|→|\breplace\b[^;]{0,80}?\b(with)\b", re.IGNORECASE)
 NEW_TO_OLD = re.compile(r"\b(?:instead of|replacing|replaces|replacement for|same purpose as|in place of|supersedes)\b",
                         re.IGNORECASE)
 REMOVED = re.compile(r"\b(?:removed?|deprecated|deleted?|no longer)\b", re.IGNORECASE)
 FORMER = re.compile(r"\b(?:old|former|formerly(?: called| known as)?|legacy|deprecated)\W*$", re.IGNORECASE)
 # A comma between two code spans continues a list ("split into `a`, `b`"); any other comma ends the clause.
 CLAUSE_BREAK = re.compile(r"[;:]|(?<!`),|,(?! *`)|\b(?:to be|so that|because|which|since|as|just like)\b")
+CONNECTIVE = re.compile(r"^(?:Therefore|However|Similarly|Meanwhile|In addition|Again|As such|Additionally|"
+                        r"Furthermore|Moreover|Notably|Also|Thus|In particular|For convenience),\s+(\w?)")
+MAX_LEAD_CHARS = 100  # a list's lead-in ("More deprecations:") short enough to repeat before each item
 PRONOUN_START = re.compile(r"(?:It|Its|This|These|They|Their|That|Both)\b(?! (?:release|section|change)s?\b)")
 TRIPLE = re.compile(r"[a-z][\w\[\]]*(?:-[\w\[\]]+){2,}")  # a target triple such as `thumb-windows-gnu`
 LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
@@ -298,35 +301,47 @@ def clean_prose(text: str) -> str:
     return re.sub(r"\s+([,;:.])(?=\s|$)", r"\1", " ".join("".join(parts).split()))
 
 
-def sentences(markdown: str) -> list[str]:
-    """The prose sentences of a section: paragraphs and list items split at sentence ends (never inside
-    inline code, never after "e.g."); code blocks, tables and heading lines are not prose. A sentence that
-    opens with a pronoun ("It is now renamed to …") is joined to the one before, which says what "it" is."""
-    units: list[str] = []
+def prose_units(markdown: str) -> list[tuple[str, bool]]:
+    """(text, is a list item) for each paragraph and list item; code blocks, tables and headings left out."""
+    units: list[tuple[str, bool]] = []
     for paragraph in re.split(r"\n\s*\n", FENCE.sub("\n\n", markdown)):
         item: list[str] = []
+        is_item = False
         for line in paragraph.splitlines():
-            bullet = re.match(r"\s*(?:[*+-]|\d+\.)\s+", line)
             if line.lstrip().startswith(("|", "#")):
                 continue
-            if bullet:
-                units.append(" ".join(item))
-                item = [line[bullet.end():]]
+            if bullet := re.match(r"\s*(?:[*+-]|\d+\.)\s+", line):
+                units.append((" ".join(item), is_item))
+                item, is_item = [line[bullet.end():]], True
             else:
                 item.append(line)
-        units.append(" ".join(item))
+        units.append((" ".join(item), is_item))
+    return [(text, is_item) for text, is_item in units if text.strip()]
+
+
+def sentences(markdown: str) -> list[str]:
+    """The prose sentences of a section: paragraphs and list items split at sentence ends (never inside
+    inline code, never after "e.g."). Made to stand alone: a leading "Therefore, " / "However, " is dropped;
+    a sentence that opens with a pronoun ("It is now renamed to …") is joined to the one before, which says
+    what "it" is; a list item follows its short lead-in ("Deprecated aliases that are now compile errors:")."""
     found = []
-    for unit in units:
+    lead = ""
+    for unit, is_item in prose_units(markdown):
         text = clean_prose(unit)
         spans = iter(INLINE_CODE.findall(text))
         masked = INLINE_CODE.sub("\0", text)  # a placeholder, so no dot inside inline code ends a sentence
         pieces = [re.sub("\0", lambda _, spans=spans: f"`{next(spans)}`", p).strip()
                   for p in SENTENCE_END.split(masked)]
-        for n, piece in enumerate(p for p in pieces if p):
+        pieces = [CONNECTIVE.sub(lambda m: m.group(1).upper(), p) for p in pieces if p]
+        for n, piece in enumerate(pieces):
             if n and PRONOUN_START.match(piece):
                 found[-1] += " " + piece
+            elif is_item and lead and n == 0 and word_count(piece) >= MIN_ANSWER_WORDS:  # a bare name stays bare
+                found.append(f"{lead} {piece}")
             else:
                 found.append(piece)
+        if not is_item:
+            lead = pieces[-1] if pieces and pieces[-1].endswith(":") and len(pieces[-1]) <= MAX_LEAD_CHARS else ""
     return found
 
 

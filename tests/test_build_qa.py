@@ -211,6 +211,9 @@ FACT_FIXTURE = [
             "Pass [the watch flag](https://example.invalid/w) `--watch` to **keep** the build runner alive, "
             "e.g. while editing. It then rebuilds when an input changes.\n\n"
             "Nothing else about the runner changed in this release.\n", level=3),
+    section(["Standard Library", "Retired Names"], "### Retired Names\n\nThese names are compile errors now:\n\n"
+            "  * `std.oldThing` (renamed to `std.newThing`)\n  * `std.bare`\n\nTherefore, code that uses "
+            "`std.oldThing` has to move.\n", level=3),
 ]
 
 
@@ -256,6 +259,14 @@ def test_the_answer_states_the_fact_first_then_where_then_new_code_only(fact_raw
     assert watch.startswith("Pass the watch flag `--watch` to keep the build runner alive, e.g. while editing. "
                             "It then rebuilds when an input changes.\n\n")
     assert "Nothing else" not in watch and "```" not in watch
+
+
+def test_list_items_keep_their_lead_in_and_sentences_drop_a_leading_connective(fact_raw):
+    records = fact_records(fact_raw)
+    answers = {r["messages"][1]["content"].split("\n\n")[0] for r in records if r["section"][-1] == "Retired Names"}
+    assert answers == {"These names are compile errors now: `std.oldThing` (renamed to `std.newThing`)",
+                       "Code that uses `std.oldThing` has to move."}  # `std.bare` alone says nothing: no fact
+    assert {r["direction"] for r in asked(records, "std.newThing")} == {"new"}
 
 
 def test_no_fact_question_names_its_section_title(fact_raw, raw):
