@@ -36,7 +36,7 @@ import argparse
 import random
 import re
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import NamedTuple
 
@@ -131,6 +131,7 @@ NEW_FORMS = (
     "Before Zig {ver}, what did people use where they now use {t}?",
 )
 MAX_NAME_TITLE_WORDS = 3
+MAX_TERM_TOPICS = 3  # 0.14.0: `LazyPath` and `WriteFile` are in 3 topics, none in more; a guard for other notes
 # Asked about the old name (answered with the new one), about the new name, or about a name not in a change.
 QUESTION_COUNTS = {"old": "questions_old_to_new", "new": "questions_new_to_old", "about": "questions_about"}
 MAX_FACT_CODE_CHARS = 1200  # a longer example is a section's worth of text, not a fact's illustration
@@ -440,16 +441,20 @@ def fact_forms(direction: str, phrasings: int, rng: random.Random) -> list[str]:
 
 def build_facts(records: list[dict], version: str, phrasings: int, seed: int) -> tuple[list[dict], dict]:
     """(fact chat records, counts): per fact and per distinctive term of it, `phrasings` questions keyed on
-    the term, each answered with the fact. A term found in the facts of more than MAX_TERM_SECTIONS sections
-    (LLVM, x86_64) is not asked about: its questions would have as many answers as sections."""
+    the term, each answered with the fact. A term found in the facts of more than MAX_TERM_TOPICS topics is
+    not asked about: its questions would have as many unrelated answers. A topic is a section with its
+    subsections ("Removal of @fence" and its three parts are one topic about `@fence`)."""
     sections = [parse_section(r) for r in records]
     facts = [facts_of(s, f"{version}/{n:03d}-{s.anchor}") for n, s in enumerate(sections)]
-    section_frequency = Counter(t for per in facts for t in {t for f in per for t in f.terms})
+    topics_of = defaultdict(set)
+    for section, per in zip(sections, facts, strict=True):
+        for term in {t for f in per for t in f.terms}:
+            topics_of[term].add(tuple(section.title_path[:2]))
     train: list[dict] = []
     stats = Counter()
     for section, per in zip(sections, facts, strict=True):
         asked_facts = [(f, asked) for f in per
-                       if (asked := [t for t in f.terms if section_frequency[t] <= MAX_TERM_SECTIONS])]
+                       if (asked := [t for t in f.terms if len(topics_of[t]) <= MAX_TERM_TOPICS])]
         stats["sections_without_facts"] += not asked_facts
         for fact, asked in asked_facts:
             stats["facts"] += 1

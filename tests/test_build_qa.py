@@ -313,6 +313,16 @@ def test_directions_follow_where_the_sentence_turns(sentence, expected):
     assert build_qa.directions(sentence, list(expected)) == expected
 
 
+def test_a_term_of_many_topics_is_not_asked_but_one_topic_with_subsections_is():
+    records = [section([f"Topic {n}", "Details"], f"### Details\n\nThe helper `std.everywhere` is used by {n} "
+                       "parts of this release.\n", level=3) for n in "ABCD"]
+    records += [section(["Removal", *(["Part"] * n)], f"### Part\n\nThe `@gone` builtin is removed, part {n} "
+                        "of the story.\n", level=3) for n in range(1, 5)]
+    facts, stats = build_qa.build_facts(records, "0.14.0", 2, 0)
+    assert {r["term"] for r in facts} == {"@gone"} and stats["facts"] == 4
+    assert stats["sections_without_facts"] == 4
+
+
 def test_the_generator_never_reads_evals(fact_raw, tmp_path, monkeypatch):
     """evals/ holds hand-written natural questions kept apart from everything the generator sees."""
     evals = tmp_path / "evals"
@@ -363,6 +373,7 @@ def test_real_fact_questions_cover_what_users_ask(built_014, capsys):
     assert any("`std.meta.FieldType`" in a for a in by_term["@FieldType"])  # and the reverse
     assert any("ReleaseFast" in a for a in by_term["SmpAllocator"])
     assert any("zig build" in a for a in by_term["-fincremental"])
+    assert any("`@fence` has been removed" in a for a in by_term["@fence"])  # one topic, though in 4 sections
     assert any("`std.Random`" in a for a in by_term["std.rand"])
     assert any("`std.rand`" in a for a in by_term["std.Random"])
     # every form of the pool is used somewhere
