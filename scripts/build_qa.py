@@ -130,7 +130,7 @@ NEW_FORMS = (
     "What did Zig code write before `{t}` came in with Zig {ver}?",
     "Before Zig {ver}, what did people use where they now use {t}?",
 )
-MAX_NAME_TITLE_WORDS = 3
+MAX_NAME_TITLE_WORDS = 3  # "SmpAllocator", "WriteFile Step": a title that names one thing, not a change
 MAX_TERM_TOPICS = 3  # 0.14.0: `LazyPath` and `WriteFile` are in 3 topics, none in more; a guard for other notes
 # Asked about the old name (answered with the new one), about the new name, or about a name not in a change.
 QUESTION_COUNTS = {"old": "questions_old_to_new", "new": "questions_new_to_old", "about": "questions_about"}
