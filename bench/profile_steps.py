@@ -16,31 +16,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import train_lora  # noqa: E402 - imports Unsloth before transformers, as training does
-
-
-class ProfileSteps(train_lora.TrainerCallback):
-    def __init__(self, first: int, steps: int, trace: Path):
-        self.first, self.last, self.trace = first, first + steps, trace
-        self.profiler: torch.profiler.profile | None = None
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        if state.global_step == self.first:
-            activities = [torch.profiler.ProfilerActivity.CPU]
-            if torch.cuda.is_available():
-                activities.append(torch.profiler.ProfilerActivity.CUDA)
-            self.profiler = torch.profiler.profile(activities=activities)
-            self.profiler.__enter__()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if self.profiler is not None and state.global_step == self.last:
-            self.profiler.__exit__(None, None, None)
-            table = self.profiler.key_averages()
-            print(table.table(sort_by="cpu_time_total", row_limit=40))
-            if torch.cuda.is_available():
-                print(table.table(sort_by="cuda_time_total", row_limit=25))
-            self.profiler.export_chrome_trace(str(self.trace))
-            self.profiler = None
+import train_lora  # noqa: E402
+from ziglora import backend  # noqa: E402
 
 
 def main() -> int:
@@ -51,10 +28,38 @@ def main() -> int:
     args, train_argv = p.parse_known_args()
     if train_argv[:1] == ["--"]:
         train_argv = train_argv[1:]
-    (settings,) = train_lora.HfArgumentParser(train_lora.Settings).parse_args_into_dataclasses(train_argv)
+    settings, _ = train_lora.parse(train_argv)
     if 0 <= settings.max_steps <= args.first + args.steps:
         p.error(f"--max-steps must exceed --first + --steps ({args.first + args.steps})")
-    train_lora.train(settings, extra_callbacks=(ProfileSteps(args.first, args.steps, args.trace),))
+    chosen = backend.prepare(settings)  # imports Unsloth where it is used, before transformers
+    from transformers import TrainerCallback
+
+    from ziglora import training
+
+    class ProfileSteps(TrainerCallback):
+        def __init__(self, first: int, steps: int, trace: Path):
+            self.first, self.last, self.trace = first, first + steps, trace
+            self.profiler: torch.profiler.profile | None = None
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step == self.first:
+                activities = [torch.profiler.ProfilerActivity.CPU]
+                if torch.cuda.is_available():
+                    activities.append(torch.profiler.ProfilerActivity.CUDA)
+                self.profiler = torch.profiler.profile(activities=activities)
+                self.profiler.__enter__()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.profiler is not None and state.global_step == self.last:
+                self.profiler.__exit__(None, None, None)
+                table = self.profiler.key_averages()
+                print(table.table(sort_by="cpu_time_total", row_limit=40))
+                if torch.cuda.is_available():
+                    print(table.table(sort_by="cuda_time_total", row_limit=25))
+                self.profiler.export_chrome_trace(str(self.trace))
+                self.profiler = None
+
+    training.train(settings, chosen, extra_callbacks=(ProfileSteps(args.first, args.steps, args.trace),))
     return 0
 
 

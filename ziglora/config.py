@@ -1,0 +1,81 @@
+"""A settings dataclass as a command line, and recipes as YAML files over its defaults.
+
+The field `max_seq_len` is the flag `--max-seq-len` (dash forms only, as README writes them); a bool field is a
+plain flag with a `--no-` twin; a field's metadata gives its help and its choices. `--config FILE` reads a recipe:
+a YAML mapping of field names (dashes or underscores) to values, which replaces the defaults, while flags given on
+the command line still win — the convention of TRL, torchtune and Axolotl. Nothing here imports torch, so `--help`
+answers at once.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A recipe file that cannot be read or names a setting that does not exist."""
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _scalar_type(hint) -> type:
+    """`int | None` -> int; `str` -> str."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        return inner
+    return hint
+
+
+def settings_parser(cls: type, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, metavar="FILE", help=(
+        "Recipe: a YAML file of settings (names as below, dashes or underscores) that replaces the defaults; "
+        "flags given here still win. recipes/ holds the project's own."))
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        kind = _scalar_type(hints[f.name])
+        help_text = f.metadata.get("help", "")
+        shown = "chosen at start (see above)" if f.default is None else f.default
+        # SUPPRESS: a flag not given stays absent, so a recipe's value is not overwritten by the default.
+        common = {"dest": f.name, "default": argparse.SUPPRESS, "help": f"{help_text} (default: {shown})"}
+        if kind is bool:
+            parser.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, **common)
+        else:
+            choices = f.metadata.get("choices")
+            metavar = "{" + ",".join(choices) + "}" if choices else {int: "N", float: "X"}.get(kind, "TEXT")
+            parser.add_argument(_flag(f.name), type=kind, choices=choices, metavar=metavar, **common)
+    return parser
+
+
+def read_recipe(path: Path, cls: type) -> dict:
+    """The settings a recipe file sets, by field name; a misspelt key fails here, naming the file and the key."""
+    import yaml  # transformers' own dependency; imported here so --help never pays for it
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except OSError as e:
+        raise ConfigError(f"--config {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--config {path}: not valid YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {path}: expected a mapping of setting: value")
+    names = {f.name for f in dataclasses.fields(cls)}
+    settings = {str(k).replace("-", "_"): v for k, v in data.items()}
+    unknown = sorted(set(settings) - names)
+    if unknown:
+        raise ConfigError(f"--config {path}: unknown settings {', '.join(unknown)}; see --help")
+    return settings
+
+
+def parse_settings(cls: type, argv: list[str] | None, description: str) -> tuple[object, Path | None]:
+    """(an instance of `cls` from defaults < recipe file < command-line flags, the recipe file or None)."""
+    given = vars(settings_parser(cls, description).parse_args(argv))
+    recipe = given.pop("config", None)
+    values = read_recipe(recipe, cls) if recipe else {}
+    values.update(given)
+    return cls(**values), recipe
