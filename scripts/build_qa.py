@@ -33,7 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from ziglora import cli  # noqa: E402
 from ziglora.io import read_jsonl, write_jsonl  # noqa: E402
 from ziglora.stage import output_entry, record_stage, release_dir  # noqa: E402
-from ziglora.versions import release  # noqa: E402
 
 SECTIONS_FILE = "release_notes_sections.jsonl"
 TRAIN_FILE = "qa_train.jsonl"
@@ -262,13 +261,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of each section's phrasings held out for evaluation (default: 0.25)")
     parser.add_argument("--seed", type=int, default=0, help="chooses the held-out phrasings (default: 0)")
     args = parser.parse_args(argv)
-    rel = release(args.zig_version)
     out = release_dir(args.zig_version, args.out_root)
     source = out / SECTIONS_FILE
     if not source.is_file():
         raise MissingInput(f"{source} not found: run `python scripts/build_release_notes.py --zig-version "
                            f"{args.zig_version} --out-root {args.out_root}` first")
-    train, heldout, recall, stats = build(list(read_jsonl(source)), rel.notes_version, args.heldout_share, args.seed)
+    sections = list(read_jsonl(source))
+    notes_version = sections[0]["notes_version"] if sections else args.zig_version  # the notes the stage read
+    train, heldout, recall, stats = build(sections, notes_version, args.heldout_share, args.seed)
     write_jsonl(out / TRAIN_FILE, train)
     write_jsonl(out / HELDOUT_FILE, heldout)
     write_jsonl(out / RECALL_FILE, recall)
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         output_entry(out, out / HELDOUT_FILE, "eval_facts", len(heldout)),
         output_entry(out, out / RECALL_FILE, "eval_facts", len(recall)),
     ])
-    print(f"Q&A for Zig {rel.notes_version} notes: " + ", ".join(f"{k} {v}" for k, v in stats.items())
+    print(f"Q&A for Zig {notes_version} notes: " + ", ".join(f"{k} {v}" for k, v in stats.items())
           + f" -> {out}")
     return 0
 
