@@ -7,7 +7,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ZIG_VERSION ?= $(shell sed -n 's/^DEFAULT_VERSION = "\(.*\)"/\1/p' ziglora/versions.py)
 # The release's folder; `latest` is asked of the site only where a target needs the folder (train, facts-proof).
-DATA = raw_data/zig-$(if $(filter latest,$(ZIG_VERSION)),$(shell $(PY) -m ziglora.site latest),$(ZIG_VERSION))
+OUT_ROOT ?= raw_data
+DATA = $(OUT_ROOT)/zig-$(if $(filter latest,$(ZIG_VERSION)),$(shell $(PY) -m ziglora.site latest),$(ZIG_VERSION))
 # The GPU extras (Unsloth, bitsandbytes) only where a CUDA GPU answers.
 REQUIREMENTS := $(shell nvidia-smi -L >/dev/null 2>&1 && echo requirements-cuda.txt || echo requirements.txt)
 # Training: Qwen3-8B on a CUDA GPU; without one, SmolLM2-135M for a short run that proves the pipeline.
@@ -84,7 +85,7 @@ data: setup
 	set -e; version=$$($(PY) -m ziglora.site $(ZIG_VERSION)); \
 	for stage in $(filter-out $(SKIP),$(DATA_STAGES)); do \
 	  if [ $$stage = write_manifest ]; then version=$(ZIG_VERSION); fi; \
-	  $(PY) scripts/$$stage.py --zig-version $$version; done
+	  $(PY) scripts/$$stage.py --zig-version $$version --out-root $(OUT_ROOT); done
 
 # The LoRA adapter (+ train_report.json, serve_command.txt) in $(ADAPTER)/; STEPS=-1 trains full epochs.
 train: setup

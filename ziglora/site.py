@@ -70,14 +70,14 @@ def published_release(zig_version: str, sources: Path) -> dict:
     url, dest = index_url(), Path(sources) / "index.json"
     fetched = download(url, dest)
     index = _read_index(dest, url)
-    if zig_version not in index and fetched["cached"]:
+    if zig_version not in index_versions(index) and fetched["cached"]:
         fresh_path = dest.with_name(".index.json.fresh")
         fresh_path.unlink(missing_ok=True)  # download() would take a leftover for a cached copy
         fresh = download(url, fresh_path)
         os.replace(fresh["path"], dest)
         fetched = {**fresh, "path": str(dest)}
         index = _read_index(dest, url)
-    if zig_version not in index:
+    if zig_version not in index_versions(index):
         raise ReleaseNotPublished(
             f"Zig {zig_version} is not a release on {url}; releases it lists: {', '.join(index_versions(index))}"
         )

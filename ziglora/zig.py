@@ -73,8 +73,8 @@ def ensure_zig(zig_version: str, compiler: str | None = None) -> Zig:
         if proc.returncode != 0:
             raise CompilerNotOnPyPI(
                 f"could not install the compiler for Zig {zig_version} from PyPI (ziglang=={wanted}); "
-                f"{pypi_versions()}. Name another with --compiler or $ZIGLORA_COMPILER.\npip said: "
-                f"{proc.stderr.strip()}"
+                f"{pypi_versions()}. Name another with --compiler or $ZIGLORA_COMPILER. pip said: "
+                + " ".join(line for line in proc.stderr.splitlines() if line.startswith("ERROR"))
             )
         target.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["rm", "-rf", str(target)], check=True)
