@@ -21,7 +21,7 @@ from tests.test_cookbook import SUM_ZIG, make_archive
 from ziglora.io import read_jsonl
 from ziglora.net import DownloadError
 from ziglora.site import ReleaseNotPublished, newest_release, resolve_version
-from ziglora.versions import UnknownRelease, resolve_pin
+from ziglora.versions import DERIVATIONS, RELEASES, UnknownRelease, resolve_pin, url_exists
 
 NEWEST = "0.18.2"  # not in the version table
 COMPILER = "0.15.2"  # what the fixture's pages are written for; tests that compile pass it as $ZIGLORA_COMPILER
@@ -175,3 +175,9 @@ def test_a_compiler_pypi_lacks_is_a_clear_error(tmp_path, capsys, monkeypatch):
     assert "could not install the compiler for Zig 0.13.5 from PyPI (ziglang==0.13.5)" in err
     assert re.search(r"Available versions: .*0\.14\.0", err) and "--compiler or $ZIGLORA_COMPILER" in err
     assert not (tmp_path / "zig-0.13.5" / "stdlib.jsonl").exists()
+
+
+@pytest.mark.parametrize("version", ["0.14.0", "0.14.1", "0.15.1", "0.15.2"])
+def test_derived_notes_agree_with_the_verified_table_on_the_real_mirror(mirror_env, version):
+    derived = DERIVATIONS["notes_version"](version, url_exists)
+    assert derived.value == RELEASES[version].notes_version  # 0.15.2 -> 0.15.1 (0.15.0 has no notes page)

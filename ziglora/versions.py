@@ -40,6 +40,8 @@ class Release:
 
 # The record of VERIFIED pins: add a release here once its pins were checked, and say what was checked.
 # Releases missing here (or pins left None) still build, with derived pins (see resolve_pin).
+# "Compiler and lib/std" below means: ensure_zig installed the PyPI wheel, `zig version` printed the release,
+# and a `zig test` using std.testing and std.mem passed (lib/std file counts: 0.15.2 540, 0.16.0 550, 0.17.x 563).
 RELEASES: dict[str, Release] = {
     r.version: r
     for r in [
@@ -47,15 +49,16 @@ RELEASES: dict[str, Release] = {
         Release("0.14.0", "0.14.0", "0.14", "0.14.0", "ef5ecd1ff84bd4d044c1388a2741db1e28010256"),
         # The 0.14.0 notes, cookbook and exercism pins carry over to the bug-fix release; compiler from PyPI.
         Release("0.14.1", "0.14.0", "0.14", "0.14.1", "ef5ecd1ff84bd4d044c1388a2741db1e28010256"),
-        # Notes and language reference parsed from the mirror (0.15.0 was never released: 0.15.1 has the notes).
+        # Notes and language reference parsed from the mirror (0.15.0 was never released: 0.15.1 has the notes);
+        # zig-cookbook has a 0.15 branch.
         Release("0.15.1", "0.15.1", "0.15", "0.15.1", None),
-        # Compiler and lib/std: the PyPI wheel installs, `zig version` says 0.15.2, its std builds (ensure_zig);
-        # exercism c8940a7 is the track's last commit on 0.15.2 (98 exercises).
+        # Notes, reference and cookbook as for 0.15.1; compiler and lib/std; exercism c8940a7 is the track's
+        # commit on 0.15.2 (98 exercises).
         Release("0.15.2", "0.15.1", "0.15", "0.15.2", "c8940a7c8eb76b55e18179ee3ccb683ad211f895"),
-        # Compiler and lib/std as for 0.15.2; exercism 3713987 is the commit that moved the track to 0.16.0.
-        # Notes and cookbook are derived (no 0.16 pages or cookbook branch were at hand to check).
+        # Compiler and lib/std; exercism 3713987 is the commit that moved the track to 0.16.0. Notes and
+        # cookbook are derived (no 0.16 pages or cookbook branch were at hand to check).
         Release("0.16.0", None, None, "0.16.0", "3713987b45c32e31996a56221e7b08c8cee7323a"),
-        # Compiler and lib/std only, as for 0.15.2; everything else is derived.
+        # Compiler and lib/std only; everything else is derived.
         Release("0.17.0", None, None, "0.17.0", None),
         Release("0.17.1", None, None, "0.17.1", None),
     ]
