@@ -330,8 +330,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--exercism-archive", type=Path,
                    help="exercism/zig .tar.gz to use instead of downloading the release's commit "
                         "(default: downloaded once to raw_data/zig-<ver>/sources/)")
-    p.add_argument("--exercism-ref", help="exercism/zig commit or branch to download (default: the commit "
-                   "ziglora/versions.py verified for the release, else $ZIGLORA_EXERCISM_REF, else the track's main)")
+    p.add_argument("--exercism-ref", help="exercism/zig commit or branch to download (default: $ZIGLORA_EXERCISM_REF, "
+                   "else the commit ziglora/versions.py verified for the release, else the track's main branch)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N tasks of each suite (0: all)")
     p.add_argument("--output", type=Path, default=Path("out/eval"), help="report directory (default %(default)s)")
     p.add_argument("--concurrency", type=int, default=4, help="requests in flight at once (default %(default)s)")
