@@ -1,10 +1,14 @@
 # ziglora: `make all` sets up, builds the corpus and trains; `make test` runs every test.
 # Stages read and write files only (see README.md); each target is one stage.
 SHELL := /bin/bash
-ZIG_VERSION ?= 0.14.0
+# A release the site's download/index.json lists, or `latest` (the newest there). Without it: DEFAULT_VERSION in
+# ziglora/versions.py, the one place the default is set.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DATA := raw_data/zig-$(ZIG_VERSION)
+ZIG_VERSION ?= $(shell sed -n 's/^DEFAULT_VERSION = "\(.*\)"/\1/p' ziglora/versions.py)
+# The release's folder; `latest` is asked of the site only where a target needs the folder (train, facts-proof).
+OUT_ROOT ?= raw_data
+DATA = $(OUT_ROOT)/zig-$(if $(filter latest,$(ZIG_VERSION)),$(shell $(PY) -m ziglora.site latest),$(ZIG_VERSION))
 # The GPU extras (Unsloth, bitsandbytes) only where a CUDA GPU answers.
 REQUIREMENTS := $(shell nvidia-smi -L >/dev/null 2>&1 && echo requirements-cuda.txt || echo requirements.txt)
 # Training: Qwen3-8B on a CUDA GPU; without one, SmolLM2-135M for a short run that proves the pipeline.
@@ -70,10 +74,18 @@ lint: setup
 # outputs in $(DATA)/stages/; write_manifest.py checks and collects them last).
 # SKIP leaves stages out where their source is unreachable, e.g. `make data SKIP=build_cookbook` offline
 # against a ziglang.org mirror without GitHub; the manifest then simply lists no such outputs.
+# `latest` is resolved once for the building stages, so a release published mid-run cannot split the corpus
+# over two folders; write_manifest.py resolves it again to record `latest` in manifest.json (a release
+# published in between would leave it no stage records: it stops, naming the folder).
+# Pins (README, "Releases the table does not know") are overridden from the environment or the command line,
+# e.g. `make data ZIG_VERSION=latest ZIGLORA_COOKBOOK_BRANCH=main`.
 DATA_STAGES := build_langref build_release_notes build_cookbook build_stdlib build_qa validate_examples write_manifest
 SKIP ?=
 data: setup
-	set -e; for stage in $(filter-out $(SKIP),$(DATA_STAGES)); do $(PY) scripts/$$stage.py --zig-version $(ZIG_VERSION); done
+	set -e; version=$$($(PY) -m ziglora.site $(ZIG_VERSION)); \
+	for stage in $(filter-out $(SKIP),$(DATA_STAGES)); do \
+	  if [ $$stage = write_manifest ]; then version=$(ZIG_VERSION); fi; \
+	  $(PY) scripts/$$stage.py --zig-version $$version --out-root $(OUT_ROOT); done
 
 # The LoRA adapter (+ train_report.json, serve_command.txt) in $(ADAPTER)/; STEPS=-1 trains full epochs.
 train: setup

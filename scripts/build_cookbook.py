@@ -1,7 +1,9 @@
 """Build cookbook.jsonl: every zig-cookbook recipe of the release as a problem/solution chat pair.
 
-The zigcc/zig-cookbook branch written for the release (ziglora/versions.py) is downloaded once to
-sources/cookbook-<branch>.tar.gz and read without unpacking (ziglora/archive.py refuses absolute
+The zigcc/zig-cookbook branch written for the release is downloaded once to sources/cookbook-<branch>.tar.gz.
+The branch is the release's `cookbook_branch` pin (ziglora/versions.py): --cookbook-branch, else
+$ZIGLORA_COOKBOOK_BRANCH, else the table's verified pin, else branch X.Y when GITHUB_URL has its archive, else
+main (said so: main follows Zig master). The archive is read without unpacking (ziglora/archive.py refuses absolute
 paths, `..` and links that escape). Two layouts are understood:
 
 - current (Zine): `src/en-US/**/*.smd` pages with a `.title` front matter; code is included with
@@ -29,7 +31,7 @@ from ziglora.io import write_jsonl  # noqa: E402
 from ziglora.net import DownloadError, download  # noqa: E402
 from ziglora.stage import output_entry, record_stage, release_dir  # noqa: E402
 from ziglora.text import decode_utf8  # noqa: E402
-from ziglora.versions import cookbook_url, release  # noqa: E402
+from ziglora.versions import cookbook_url, resolve_pin  # noqa: E402
 
 SCRIPT = "build_cookbook"
 
@@ -179,15 +181,18 @@ def build(texts: dict[str, str], zig_version: str) -> tuple[list[dict], list[dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = cli.release_parser(__doc__).parse_args(argv)
-    rel = release(args.zig_version)
+    parser = cli.release_parser(__doc__)
+    parser.add_argument("--cookbook-branch", help="read this zig-cookbook branch instead of the release's pin")
+    args = parser.parse_args(argv)
+    branch = resolve_pin(args.zig_version, "cookbook_branch", args.cookbook_branch)
+    print(f"Zig {args.zig_version}: {branch}")
     rel_dir = release_dir(args.zig_version, args.out_root)
-    archive = rel_dir / "sources" / f"cookbook-{rel.cookbook_branch}.tar.gz"
+    archive = rel_dir / "sources" / f"cookbook-{branch.value}.tar.gz"
 
     try:
-        source = download(cookbook_url(rel), archive)
+        source = download(cookbook_url(branch.value), archive)
     except DownloadError as e:
-        raise DownloadError(f"{e}; check GITHUB_URL and the cookbook branch in ziglora/versions.py") from None
+        raise DownloadError(f"{e}; check GITHUB_URL and the cookbook branch ({branch})") from None
     try:
         raw = read_text_members(str(archive), (".smd", ".md", ".zig"))
     except UnsafeArchive as e:
@@ -204,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     if not records:
         raise CookbookError(
             f"no recipes found in {archive} (expected src/en-US/*.smd or book-src/*.md pages that include "
-            f"code); {len(skipped)} skipped. Is {rel.cookbook_branch!r} the right branch in ziglora/versions.py?"
+            f"code); {len(skipped)} skipped. Is {branch.value!r} the right branch ({branch.origin})?"
         )
     out = rel_dir / "cookbook.jsonl"
     write_jsonl(out, records)
@@ -214,8 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: recipe skipped: {skip['reason']}", file=sys.stderr)
     record_stage(
         rel_dir, SCRIPT,
-        sources=[{"name": f"cookbook-{rel.cookbook_branch}", "url": source["url"], "bytes": source["bytes"],
-                  "sha256": source["sha256"], "recipes": len(records), "skipped": skipped,
+        sources=[{"name": f"cookbook-{branch.value}", "url": source["url"], "bytes": source["bytes"],
+                  "sha256": source["sha256"], "pins": {branch.name: branch.record()},
+                  "recipes": len(records), "skipped": skipped,
                   "pages_without_code": no_code, "not_utf8": sorted(not_utf8)}],
         outputs=[output_entry(rel_dir, out, "chat", len(records))],
     )

@@ -7,7 +7,7 @@ and writes, under raw_data/zig-<version>/:
   langref_examples.jsonl  one record per code example (file, code, the command the docs ran it with,
                           expected_output or expected_error, section)
 and stages/build_langref.json for write_manifest.py. Re-running with the page cached does no network I/O
-and rewrites nothing. The release must be in ziglora/versions.py and in the site's download/index.json.
+and rewrites nothing. The release must be in the site's download/index.json (`latest`: the newest there).
 """
 from __future__ import annotations
 
@@ -26,14 +26,14 @@ from ziglora.versions import langref_url  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     args = cli.release_parser(__doc__).parse_args(argv)
     release = release_dir(args.zig_version, args.out_root)
-    rel, index_source = published_release(args.zig_version, release / "sources")
+    index_source = published_release(args.zig_version, release / "sources")
     page = DocPage(
-        source="langref", url=langref_url(rel), cache_name="langref.html", markdown="langref.md",
+        source="langref", url=langref_url(args.zig_version), cache_name="langref.html", markdown="langref.md",
         sections="langref_sections.jsonl", examples="langref_examples.jsonl", require_examples=True,
     )
     built = build_doc(release, page)
     record_stage(release, "build_langref", [index_source, built.source], built.outputs)
-    print(f"langref {rel.version}: {built.sections} sections, {built.examples} examples -> {release}")
+    print(f"langref {args.zig_version}: {built.sections} sections, {built.examples} examples -> {release}")
     return 0
 
 

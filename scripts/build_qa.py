@@ -45,7 +45,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from ziglora import cli  # noqa: E402
 from ziglora.io import read_jsonl, write_jsonl  # noqa: E402
 from ziglora.stage import output_entry, record_stage, release_dir  # noqa: E402
-from ziglora.versions import release  # noqa: E402
 
 SECTIONS_FILE = "release_notes_sections.jsonl"
 TRAIN_FILE = "qa_train.jsonl"
@@ -536,15 +535,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phrasings", type=phrasings_arg, default=8,
                         help=f"questions per fact and term, forms drawn with --seed (1..{len(FACT_FORMS)}, default: 8)")
     args = parser.parse_args(argv)
-    rel = release(args.zig_version)
     out = release_dir(args.zig_version, args.out_root)
     source = out / SECTIONS_FILE
     if not source.is_file():
         raise MissingInput(f"{source} not found: run `python scripts/build_release_notes.py --zig-version "
                            f"{args.zig_version} --out-root {args.out_root}` first")
-    records = list(read_jsonl(source))
-    train, heldout, recall, stats = build(records, rel.notes_version, args.heldout_share, args.seed)
-    fact_train, fact_stats = build_facts(records, rel.notes_version, args.phrasings, args.seed)
+    sections = list(read_jsonl(source))
+    notes_version = sections[0]["notes_version"] if sections else args.zig_version  # the notes the stage read
+    train, heldout, recall, stats = build(sections, notes_version, args.heldout_share, args.seed)
+    fact_train, fact_stats = build_facts(sections, notes_version, args.phrasings, args.seed)
     write_jsonl(out / TRAIN_FILE, train + fact_train)
     write_jsonl(out / HELDOUT_FILE, heldout)
     write_jsonl(out / RECALL_FILE, recall)
@@ -553,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
         output_entry(out, out / HELDOUT_FILE, "eval_facts", len(heldout)),
         output_entry(out, out / RECALL_FILE, "eval_facts", len(recall)),
     ], stats={**stats, **fact_stats})
-    print(f"Q&A for Zig {rel.notes_version} notes: " + ", ".join(f"{k} {v}" for k, v in stats.items())
+    print(f"Q&A for Zig {notes_version} notes: " + ", ".join(f"{k} {v}" for k, v in stats.items())
           + f" -> {out}")
     print(f"fact Q&A ({args.phrasings} phrasings per fact and term): "
           + ", ".join(f"{k} {v}" for k, v in fact_stats.items()))

@@ -1,7 +1,8 @@
 """Build stdlib.jsonl: every .zig file of the release's standard library, one record per file.
 
-The std source comes from the compiler of the release (PyPI `ziglang`, see ziglora/zig.py), or from
-a Zig source tree given with --zig-source (its lib/std). Records are sorted by path, so the output
+The std source comes from the compiler of the release (PyPI `ziglang`, see ziglora/zig.py: the release's
+`compiler` pin, overridden by --compiler or $ZIGLORA_COMPILER; a version PyPI lacks fails with what PyPI
+has), or from a Zig source tree given with --zig-source (its lib/std). Records are sorted by path, so the output
 is byte-identical for the same input.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ziglora import cli  # noqa: E402
 from ziglora.io import write_jsonl  # noqa: E402
 from ziglora.stage import output_entry, record_stage, release_dir  # noqa: E402
 from ziglora.text import decode_utf8  # noqa: E402
-from ziglora.versions import release  # noqa: E402
+from ziglora.versions import resolve_pin  # noqa: E402
 from ziglora.zig import ensure_zig  # noqa: E402
 
 SCRIPT = "build_stdlib"
@@ -49,15 +50,17 @@ def stdlib_records(std_dir: Path) -> tuple[list[dict], list[str], dict]:
     return records, not_utf8, {"bytes": size, "sha256": digest.hexdigest()}
 
 
-def std_dir_of(zig_version: str, zig_source: Path | None) -> tuple[Path, str]:
-    """Where lib/std lives, and a description of where it came from (for the stage record)."""
+def std_dir_of(zig_version: str, zig_source: Path | None, compiler: str | None) -> tuple[Path, dict]:
+    """Where lib/std lives, and where it came from (url and, for PyPI's, the compiler pin) for the stage record."""
     if zig_source is not None:
         std = Path(zig_source) / "lib" / "std"
         if not std.is_dir():
             raise NoStdlib(f"{std} is not a directory; --zig-source must be a Zig source tree holding lib/std")
-        return std, f"file://{std.resolve()}"
-    zig = ensure_zig(zig_version)
-    return zig.lib_dir / "std", f"pypi:ziglang=={zig.version}"
+        return std, {"url": f"file://{std.resolve()}"}
+    pin = resolve_pin(zig_version, "compiler", compiler)
+    print(f"Zig {zig_version}: {pin}")
+    zig = ensure_zig(zig_version, pin.value)
+    return zig.lib_dir / "std", {"url": f"pypi:ziglang=={zig.version}", "pins": {pin.name: pin.record()}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,10 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         "--zig-source", type=Path, default=None,
         help="a Zig source tree (a checkout or an unpacked source tarball) to read lib/std from instead",
     )
+    parser.add_argument("--compiler", help="PyPI ziglang version to take lib/std from instead of the release's pin")
     args = parser.parse_args(argv)
-    release(args.zig_version)  # a clear error for a release the version table lacks
 
-    std, origin = std_dir_of(args.zig_version, args.zig_source)
+    std, origin = std_dir_of(args.zig_version, args.zig_source, args.compiler)
     records, not_utf8, tree = stdlib_records(std)
     if not records:
         raise NoStdlib(f"no .zig files under {std}")
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: {path} is not valid UTF-8; decoded with replacement characters", file=sys.stderr)
     record_stage(
         rel_dir, SCRIPT,
-        sources=[{"name": "lib/std", "url": origin, **tree, "files": len(records), "not_utf8": not_utf8}],
+        sources=[{"name": "lib/std", **origin, **tree, "files": len(records), "not_utf8": not_utf8}],
         outputs=[output_entry(rel_dir, out, "stdlib", len(records))],
     )
     print(f"{out}: {len(records)} files from {std} ({len(not_utf8)} not UTF-8)")

@@ -39,7 +39,8 @@ from ziglora.archive import read_text_members  # noqa: E402
 from ziglora.facts import FactTask, fact_passes, fact_prompt, load_facts, strip_think  # noqa: E402
 from ziglora.io import atomic_write_text, write_json  # noqa: E402
 from ziglora.net import DownloadError, download  # noqa: E402
-from ziglora.versions import DEFAULT_VERSION, UnknownRelease, exercism_url, release  # noqa: E402
+from ziglora.site import resolve_version  # noqa: E402
+from ziglora.versions import DEFAULT_VERSION, exercism_url, resolve_pin  # noqa: E402
 from ziglora.zig import Zig, ensure_zig  # noqa: E402
 
 SUITES = ("facts", "exercism")
@@ -314,7 +315,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--zig-version", default=DEFAULT_VERSION, help="Zig release to evaluate (default %(default)s)")
+    p.add_argument("--zig-version", default=DEFAULT_VERSION,
+                   help="Zig release to evaluate, or `latest` (the newest on the site) (default %(default)s)")
     p.add_argument("--base-url", default="http://127.0.0.1:8000/v1",
                    help="OpenAI-compatible endpoint, up to /v1 (default %(default)s: `make serve`)")
     p.add_argument("--models", default="",
@@ -328,6 +330,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--exercism-archive", type=Path,
                    help="exercism/zig .tar.gz to use instead of downloading the release's commit "
                         "(default: downloaded once to raw_data/zig-<ver>/sources/)")
+    p.add_argument("--exercism-ref", help="exercism/zig commit or branch to download (default: $ZIGLORA_EXERCISM_REF, "
+                   "else the commit ziglora/versions.py verified for the release, else the track's main branch)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N tasks of each suite (0: all)")
     p.add_argument("--output", type=Path, default=Path("out/eval"), help="report directory (default %(default)s)")
     p.add_argument("--concurrency", type=int, default=4, help="requests in flight at once (default %(default)s)")
@@ -338,17 +342,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="seconds for compiling and running one exercise's tests before it is killed "
                         "(default %(default)s)")
     p.add_argument("--max-tokens", type=int, default=2048, help="answer length limit (default %(default)s)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.zig_version = resolve_version(args.zig_version)
+    return args
 
 
 def load_exercises(args: argparse.Namespace, data_dir: Path) -> tuple[list[Exercise], list[str]]:
-    rel = release(args.zig_version)
     archive = args.exercism_archive
     if archive is None:
-        archive = data_dir / "sources" / f"exercism-zig-{rel.exercism_commit}.tar.gz"
+        ref = resolve_pin(args.zig_version, "exercism_commit", args.exercism_ref)
+        print(f"Zig {args.zig_version}: {ref}")
+        archive = data_dir / "sources" / f"exercism-zig-{ref.value}.tar.gz"
         try:
-            download(exercism_url(rel), archive)  # cached: a whole file, fetched once
-        except (UnknownRelease, DownloadError) as e:
+            download(exercism_url(ref.value), archive)  # cached: a whole file, fetched once
+        except DownloadError as e:
             raise SystemExit(f"{e}\nPass a local copy of the track with --exercism-archive FILE.") from None
     exercises, incomplete = exercises_from_members(read_text_members(str(archive), (".zig", ".md")))
     if not exercises:
@@ -363,7 +370,6 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or not suites:
         raise SystemExit(f"unknown suite(s) {unknown}: choose from {', '.join(SUITES)}")
     data_dir = Path("raw_data") / f"zig-{args.zig_version}"
-    release(args.zig_version)  # an unknown release fails here with the table's message
 
     client = None
     if args.answers == "model":

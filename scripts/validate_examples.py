@@ -41,7 +41,6 @@ from tqdm import tqdm  # noqa: E402
 from ziglora import cli  # noqa: E402
 from ziglora.io import read_jsonl, sha256_file, write_json, write_jsonl  # noqa: E402
 from ziglora.stage import output_entry, record_stage, refresh_outputs, release_dir  # noqa: E402
-from ziglora.versions import release  # noqa: E402
 from ziglora.zig import Zig, cache_dir, ensure_zig  # noqa: E402
 
 SCRIPT = "validate_examples"
@@ -401,7 +400,6 @@ def main(argv: list[str] | None = None) -> int:
                         "(default: $ZIGLORA_CACHE/validation)")
     parser.add_argument("--no-cache", action="store_true", help="run everything again, ignoring cached results")
     args = parser.parse_args(argv)
-    release(args.zig_version)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
     rel_dir = release_dir(args.zig_version, args.out_root)

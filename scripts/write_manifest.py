@@ -1,14 +1,19 @@
 """Write raw_data/zig-<version>/manifest.json, the hand-off from the data stages to training.
 
 Collects every stage record (stages/*.json, one per data script) into one manifest (docs/DATA.md):
-  zig_version, compiler     the release and the compiler that validated it (ziglora/versions.py)
+  zig_version, compiler     the release and the compiler that validated it (its `compiler` pin)
+  requested_version         what --zig-version said: the release itself, or `latest` (resolved to zig_version)
+  pins                      every pin a stage used, with its origin: verified in ziglora/versions.py,
+                            given by a flag or environment variable, or derived (e.g. "derived: zig-cookbook
+                            has no 0.18 branch; falling back to main, …")
   sources                   every downloaded source: name, url, bytes, sha256 (shared ones listed once)
   outputs                   every output file: path, kind, records, bytes, sha256
   validation                the summary of validation.json, when validate_examples.py has run
 
 Every output is checked against its recorded sha256 first: a stage re-run by hand after another (or a
 file edited since) would otherwise leave a manifest that lies. On a mismatch nothing is written and
-the error names the files and the stage to re-run. Run it last; it reads files only (no network).
+the error names the files and the stage to re-run. Run it last; it reads files only (no network), except
+that `--zig-version latest` asks the site's index.json which release that is now.
 """
 from __future__ import annotations
 
@@ -21,14 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from ziglora import cli  # noqa: E402
 from ziglora.io import sha256_file, write_json  # noqa: E402
 from ziglora.stage import release_dir  # noqa: E402
-from ziglora.versions import UnknownRelease, release  # noqa: E402
+from ziglora.versions import resolve_pin  # noqa: E402
 
 
 class ManifestError(ValueError):
     pass
 
 
-ERRORS = (ManifestError, UnknownRelease)  # reported as one line by cli.run
+ERRORS = (ManifestError, *cli.USER_ERRORS)  # reported as one line by cli.run
 
 
 def load_stages(release_path: Path) -> list[dict]:
@@ -72,6 +77,19 @@ def stale_outputs(release_path: Path, stages: list[dict]) -> list[str]:
     return problems
 
 
+def merge_pins(sources: list[dict]) -> dict[str, dict]:
+    """The pins recorded with the sources ({name: {value, origin}}); two stages that chose differently (a
+    flag given to one and not the other) would make a corpus of two releases, so that is an error."""
+    pins: dict[str, dict] = {}
+    for src in sources:
+        for name, pin in src.get("pins", {}).items():
+            seen = pins.setdefault(name, pin)
+            if seen["value"] != pin["value"]:
+                raise ManifestError(f"pin {name} differs between stages ({seen['value']} vs {pin['value']}); "
+                                    "re-run the stages with the same flags and environment")
+    return pins
+
+
 def collect_outputs(stages: list[dict]) -> list[dict]:
     outputs: dict[str, dict] = {}
     for stage in stages:
@@ -90,15 +108,21 @@ def validation_summary(release_path: Path) -> dict | None:
     return data.get("summary", data) if isinstance(data, dict) else data
 
 
-def build_manifest(zig_version: str, release_path: Path) -> dict:
+def build_manifest(zig_version: str, release_path: Path, requested_version: str | None = None) -> dict:
     stages = load_stages(release_path)
     problems = stale_outputs(release_path, stages)
     if problems:
         raise ManifestError("outputs do not match their stage records:\n  " + "\n  ".join(problems))
+    sources = merge_sources(stages)
+    pins = merge_pins(sources)
+    # Without a std stage that recorded it, the compiler pin needs no network: table, $ZIGLORA_COMPILER or the release.
+    pins.setdefault("compiler", resolve_pin(zig_version, "compiler").record())
     manifest = {
         "zig_version": zig_version,
-        "compiler": release(zig_version).compiler,
-        "sources": merge_sources(stages),
+        "requested_version": requested_version or zig_version,
+        "compiler": pins["compiler"]["value"],
+        "pins": dict(sorted(pins.items())),
+        "sources": sources,
         "outputs": collect_outputs(stages),
     }
     summary = validation_summary(release_path)
@@ -110,7 +134,7 @@ def build_manifest(zig_version: str, release_path: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = cli.release_parser(__doc__).parse_args(argv)
     release_path = release_dir(args.zig_version, args.out_root)
-    manifest = build_manifest(args.zig_version, release_path)
+    manifest = build_manifest(args.zig_version, release_path, args.requested_version)
     changed = write_json(release_path / "manifest.json", manifest)
     print(f"manifest {'written' if changed else 'unchanged'}: {len(manifest['outputs'])} outputs, "
           f"{len(manifest['sources'])} sources -> {release_path / 'manifest.json'}")

@@ -1,12 +1,16 @@
 """The docgen parser's small functions, on hand-written fragments in the site's markup."""
 from __future__ import annotations
 
+import pytest
+
 from ziglora.docs_html import (
     CodeFigure,
+    PageStructureError,
     ShellFigure,
     decode_page,
     example_records,
     heading_title,
+    parse_page,
     parse_shell,
     section_markdown,
     split_sections,
@@ -123,3 +127,45 @@ def test_tables_keep_one_row_per_line():
     assert section_markdown(sections[0]) == (
         "## T\n\n| Name | Syntax |\n| --- | --- |\n| Or | `a \\| b` `a \\|= b` |\n| x; y |  |\n"
     )
+
+
+# The two docgen markups met on the site (compared on the mirror's 0.14.0/0.15.1/0.15.2 references and
+# 0.14.0/0.15.1 notes): the reference wraps content in <main> with token-colouring spans inside code; the notes
+# wrap it in <div id="contents"> with plain code and a "Table of Contents" heading. Both parse the same way.
+NOTES_PAGE = f"""<!doctype html><html><head><style>h1{{}}</style></head><body><div id="contents">
+<h1>9.9.0 Release Notes</h1><p>Welcome.</p>
+{h(2, "Table-of-Contents", "Table of Contents")}<nav><ul><li>toc</li></ul></nav>
+{h(2, "Language", "Language")}<p>Changed.</p>
+{h(3, "Loops", "Loops")}{zig("loop.zig", "test {}")}{shell(TEST_B_RUN)}
+{h(4, "Detail", "Detail")}<p>More.</p>
+{h(2, "Library", "Library")}<pre><code class="language-diff">-a
++b</code></pre>
+</div></body></html>"""
+
+
+def test_both_markups_parse_alike():
+    reference = parse_page(PAGE, url="u", source="langref", require_examples=True)
+    notes = parse_page(NOTES_PAGE, url="u", source="release-notes", require_examples=False)
+    assert [(r["title_path"], r["level"]) for r in reference.section_records][:2] == [
+        (["Alpha"], 2), (["Alpha", "Beta x"], 3)]
+    assert [(r["title_path"], r["level"]) for r in notes.section_records] == [
+        (["9.9.0 Release Notes"], 1), (["Language"], 2), (["Language", "Loops"], 3),
+        (["Language", "Loops", "Detail"], 4), (["Library"], 2)]
+    assert reference.example_records[0]["code"] == 'test "b" {}'  # the token spans are gone
+    assert notes.example_records[0]["command"] == "zig test test_b.zig -lc"
+
+
+@pytest.mark.parametrize("changed,expected", [
+    # a code figure whose caption lost its `*-cap` class: its code would fall into the prose, uncounted
+    (NOTES_PAGE.replace('class="zig-cap"', 'class="caption"'), 'expected every <figure> to hold a <figcaption'),
+    # a figure with its code in a <div>, not <pre><code>
+    (NOTES_PAGE.replace("<pre><code>test {}</code></pre>", "<div>test {}</div>"), "in 'Language > Loops'"),
+    # a heading without its id: it would merge into the section before it
+    (NOTES_PAGE.replace('<h4 id="Detail">', "<h4>"), "expected every <h2>..<h6> to carry an id"),
+    # headings nested one level too deep, as an earlier rendering of the 0.14.0 notes did
+    (NOTES_PAGE.replace("h3", "h4"), "found <h4> 'Loops' right after an <h2>"),
+])
+def test_changed_markup_is_an_error_naming_the_url_and_what_was_expected(changed, expected):
+    with pytest.raises(PageStructureError) as e:
+        parse_page(changed, url="http://site/notes.html", source="release-notes", require_examples=False)
+    assert str(e.value).startswith("http://site/notes.html: ") and expected in str(e.value)

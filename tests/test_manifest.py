@@ -76,3 +76,28 @@ def test_manifest_of_the_real_corpus(built_014, tmp_path):
     records = {o["path"]: o["records"] for o in manifest["outputs"]}
     assert records["langref_examples.jsonl"] == 303 and records["release_notes_sections.jsonl"] == 89
     assert [s["name"] for s in manifest["sources"]] == ["index.json", "langref", "release-notes"]
+    assert manifest["pins"] == {
+        "compiler": {"value": "0.14.0", "origin": "verified in ziglora/versions.py"},
+        "notes_version": {"value": "0.14.0", "origin": "verified in ziglora/versions.py"},
+    }
+
+
+def test_pins_two_stages_chose_differently_are_refused(tmp_path):
+    release = make_release(tmp_path)
+    pin = {"notes_version": {"value": "0.14.0", "origin": "verified in ziglora/versions.py"}}
+    record_stage(release, "build_langref", [INDEX, {**INDEX, "name": "langref", "sha256": "b" * 64, "pins": pin}],
+                 [output_entry(release, release / "langref_examples.jsonl", "examples", 2)])
+    other = {"notes_version": {"value": "0.13.0", "origin": "given on the command line"}}
+    record_stage(release, "build_stdlib", [{**INDEX, "name": "lib/std", "sha256": "d" * 64, "pins": other}],
+                 [output_entry(release, release / "stdlib.jsonl", "stdlib", 1)])
+    manifest = load_script("write_manifest")
+    with pytest.raises(manifest.ManifestError, match=r"pin notes_version differs between stages \(0.14.0 vs 0.13.0\)"):
+        manifest.build_manifest("0.14.0", release)
+
+
+def test_compiler_override_without_a_std_stage_is_recorded(tmp_path, monkeypatch):
+    release = make_release(tmp_path)
+    monkeypatch.setenv("ZIGLORA_COMPILER", "0.14.1")
+    manifest = load_script("write_manifest").build_manifest("0.14.0", release, "0.14.0")
+    assert manifest["compiler"] == "0.14.1"
+    assert manifest["pins"]["compiler"] == {"value": "0.14.1", "origin": "from $ZIGLORA_COMPILER"}

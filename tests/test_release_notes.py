@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 from conftest import run_script
@@ -20,9 +21,16 @@ def test_sections_are_the_introduction_plus_every_heading_but_the_toc(built_014:
     anchors = [s["anchor"] for s in sections[1:]]
     assert "Table-of-Contents" not in anchors and len(set(anchors)) == 88
     assert anchors[0] == "Target-Support" and anchors[-1] == "Thank-You-Sponsors"
+    # headings nest as on the site: h2 for a top-level section, h3 inside it, h4 below that
+    assert Counter(s["level"] for s in sections) == {1: 1, 2: 12, 3: 66, 4: 10}
     labeled = next(s for s in sections if s["anchor"] == "Labeled-Switch")
-    assert labeled["text"].startswith("###### Labeled Switch\n")
+    assert labeled["title_path"] == ["Language Changes", "Labeled Switch"] and labeled["level"] == 3
+    assert labeled["text"].startswith("### Labeled Switch\n")
     assert labeled["code_blocks"][0]["file"] == "labeled_switch.zig"
+    tier = next(s for s in sections if s["anchor"] == "Tier-1")
+    assert tier["title_path"] == ["Target Support", "Tier System", "Tier 1"]
+    assert tier["text"].startswith("#### Tier 1\n")
+    assert all(s["text"].startswith("#" * s["level"] + " ") for s in sections)
 
 
 def test_examples_carry_commands_and_outputs(built_014: Path):
@@ -55,3 +63,16 @@ def test_patch_release_uses_its_minor_releases_notes(mirror_env, tmp_path, capsy
     stage = json.loads((release / "stages" / "build_release_notes.json").read_text())
     notes = stage["sources"][1]
     assert notes["notes_version"] == "0.14.0" and notes["url"].endswith("/download/0.14.0/release-notes.html")
+
+
+def test_0_15_1_notes_from_the_mirror(mirror_env, tmp_path, capsys):
+    # 0.15.2 has no notes of its own: its verified pin is 0.15.1, whose page has its own sections and examples
+    assert run_script("build_release_notes", "--zig-version", "0.15.2", "--out-root", str(tmp_path)) == 0
+    assert "notes_version = 0.15.1 (verified in ziglora/versions.py)" in capsys.readouterr().out
+    release = tmp_path / "zig-0.15.2"
+    sections = list(read_jsonl(release / "release_notes_sections.jsonl"))
+    assert Counter(s["level"] for s in sections) == {1: 1, 2: 12, 3: 45, 4: 16}
+    writergate = next(s for s in sections if s["anchor"] == "Writergate")
+    assert writergate["title_path"] == ["Standard Library", "Writergate"]
+    assert len(list(read_jsonl(release / "release_notes_examples.jsonl"))) == 6
+    assert (release / "sources" / "release-notes-0.15.1.html").is_file()

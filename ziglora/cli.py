@@ -8,21 +8,35 @@ from pathlib import Path
 
 from ziglora.docs_html import PageStructureError
 from ziglora.net import DownloadError
-from ziglora.site import ReleaseNotPublished
+from ziglora.site import ReleaseNotPublished, resolve_version
 from ziglora.stage import DEFAULT_ROOT
-from ziglora.versions import DEFAULT_VERSION, UnknownRelease
+from ziglora.versions import DEFAULT_VERSION, LATEST, UnknownRelease
+from ziglora.zig import CompilerNotOnPyPI
 
 # Errors that mean "the input or the environment is wrong", reported as one line, not a traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (UnknownRelease, ReleaseNotPublished, DownloadError, PageStructureError)
+USER_ERRORS: tuple[type[Exception], ...] = (
+    UnknownRelease, ReleaseNotPublished, DownloadError, PageStructureError, CompilerNotOnPyPI,
+)
+ZIG_VERSION_HELP = (
+    f"Zig release, as the site's download/index.json names it, or `{LATEST}` for the newest release there "
+    f"(default: {DEFAULT_VERSION}). Releases missing from ziglora/versions.py get derived pins, printed"
+)
+
+
+class ReleaseParser(argparse.ArgumentParser):
+    """Parses --zig-version as asked (`requested_version`) and as resolved (`zig_version`: `latest` becomes
+    the newest release the site lists), so every script treats `latest` the same way."""
+
+    def parse_args(self, args=None, namespace=None):  # noqa: ANN001 - argparse's signature
+        parsed = super().parse_args(args, namespace)
+        parsed.requested_version = parsed.zig_version
+        parsed.zig_version = resolve_version(parsed.zig_version)
+        return parsed
 
 
 def release_parser(description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--zig-version", default=DEFAULT_VERSION,
-        help=f"Zig release to build for; must be in ziglora/versions.py and the site's index.json "
-        f"(default: {DEFAULT_VERSION})",
-    )
+    parser = ReleaseParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--zig-version", default=DEFAULT_VERSION, help=ZIG_VERSION_HELP)
     parser.add_argument(
         "--out-root", type=Path, default=DEFAULT_ROOT,
         help=f"folder holding one zig-<version>/ folder per release (default: {DEFAULT_ROOT})",

@@ -11,6 +11,13 @@ Both pages come out of the same generator (docgen), so one parser serves both:
 
 The markup is machine-generated and regular, so small regular expressions over it are enough; everything
 here is a pure function of the page text (no I/O), so it is tested on fixtures and on the real pages.
+
+Measured on the language references of 0.14.0, 0.15.1 and 0.15.2 and the 0.14.0 and 0.15.1 release notes:
+the markup above is the same in all five (the references add token-colouring spans inside code, the notes do
+not), every <figure> has a `*-cap` caption with a <pre><code> or <pre><samp>, every h2..h6 has an id, and no
+heading is more than one level deeper than the one before it. Anything else means the site's markup changed
+(or the page is not what we think it is), so parse_page stops with PageStructureError naming the URL and
+what it expected, instead of writing a corpus with code silently dropped or sections silently merged.
 """
 from __future__ import annotations
 
@@ -140,23 +147,44 @@ def parse_shell(samp_html: str) -> ShellFigure:
     )
 
 
+_ANY_HEADING = re.compile(rf"<h[{HEADING_LEVELS}]\b[^>]*>.*?</h[{HEADING_LEVELS}]>", re.S | re.I)
+
+
+def _check_headings(content: str) -> None:
+    """Every h2..h6 has an id (a heading without one would be merged into the section before it)."""
+    for m in _ANY_HEADING.finditer(content):
+        if not _BLOCK.match(m.group(0)):
+            raise PageStructureError(
+                f"expected every <h2>..<h6> to carry an id (docgen headings), found {m.group(0)[:120]!r}"
+            )
+
+
 def split_sections(page: str) -> list[Section]:
     """Cut the page's content into one Section per heading (h2..h6), in page order.
 
     Text before the first heading becomes a level-1 section titled by the page's h1, but only when it
     has content (the release notes' introduction; the language reference has none). The release notes'
     "Table of Contents" heading is dropped: its whole body is the TOC <nav>, i.e. chrome.
+    Raises PageStructureError (without the URL: parse_page adds it) on markup the module docstring rules out.
     """
     title = page_title(page) or "Introduction"
     sections = [Section([title], 1, None)]
     stack: list[tuple[int, str]] = []  # (level, title) of the enclosing headings
     pos = 0
     content = content_html(page)
+    _check_headings(content)
+    previous_level = 1  # the page title
     for m in _BLOCK.finditer(content):
         sections[-1].blocks.append(content[pos : m.start()])
         pos = m.end()
         if m.group("level"):
             level, name = int(m.group("level")), heading_title(m.group("title"))
+            if level > previous_level + 1:
+                raise PageStructureError(
+                    f"expected each heading at most one level below the one before it, found <h{level}> "
+                    f"{name!r} right after an <h{previous_level}> (headings nested wrongly)"
+                )
+            previous_level = level
             if m.group("anchor") == TOC_ANCHOR:
                 sections.append(Section([name], level, TOC_ANCHOR))  # collects the chrome, dropped below
                 continue
@@ -166,7 +194,13 @@ def split_sections(page: str) -> list[Section]:
             sections.append(Section([t for _, t in stack], level, m.group("anchor")))
         else:
             figure = parse_figure(m.group("figure"))
-            sections[-1].blocks.append(figure if figure is not None else m.group(0))
+            if figure is None:
+                where = " > ".join(sections[-1].title_path)
+                raise PageStructureError(
+                    f"expected every <figure> to hold a <figcaption class=\"LANG-cap\"> and a <pre><code> "
+                    f"(a shell caption: <pre><samp>), found {m.group(0)[:160]!r} in {where!r}"
+                )
+            sections[-1].blocks.append(figure)
     sections[-1].blocks.append(content[pos:])
     intro, rest = sections[0], sections[1:]
     if _has_content(intro):
@@ -338,8 +372,12 @@ class ParsedPage:
 
 def parse_page(page: str, *, url: str, source: str, require_examples: bool) -> ParsedPage:
     """Parse one docgen page. Raises PageStructureError (naming `url`) when the page has no headings,
-    or no examples where they are required: an empty output would look like success downstream."""
-    sections = split_sections(page)
+    or no examples where they are required, or markup the module docstring rules out: an empty or half
+    output would look like success downstream."""
+    try:
+        sections = split_sections(page)
+    except PageStructureError as e:
+        raise PageStructureError(f"{url}: {e}; the site's markup changed or this is not a Zig docs page") from None
     if not any(s.anchor for s in sections):
         raise PageStructureError(
             f"{url}: no section headings (<h2>..<h6> with an id) found; the page is not a Zig docs page "

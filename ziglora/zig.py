@@ -2,7 +2,8 @@
 
 The release's compiler is the one in this environment when the installed `ziglang` matches;
 otherwise it is installed once into the cache ($ZIGLORA_CACHE, default ~/.cache/ziglora) with
-pip, so any release in the version table works without touching the environment.
+pip, so any release PyPI has works without touching the environment. Which `ziglang` version a release
+uses is its `compiler` pin (ziglora/versions.py: the table, $ZIGLORA_COMPILER, or the release itself).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ziglora.versions import release
+from ziglora.versions import resolve_pin
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,21 @@ def _from_package_dir(version: str, pkg: Path) -> Zig:
     return Zig(version=version, exe=pkg / "zig", lib_dir=pkg / "lib")
 
 
-def ensure_zig(zig_version: str) -> Zig:
-    """Return the compiler for `zig_version` (a release of the version table), installing it if needed."""
-    wanted = release(zig_version).compiler
+class CompilerNotOnPyPI(RuntimeError):
+    pass
+
+
+def pypi_versions(package: str = "ziglang") -> str:
+    """What the package index offers, as pip reports it (pip's own words when it cannot tell)."""
+    proc = subprocess.run([sys.executable, "-m", "pip", "index", "versions", package], capture_output=True, text=True)
+    listed = [line for line in proc.stdout.splitlines() if line.startswith("Available versions:")]
+    return listed[0] if listed else (proc.stderr.strip() or proc.stdout.strip())
+
+
+def ensure_zig(zig_version: str, compiler: str | None = None) -> Zig:
+    """Return the compiler for `zig_version`, installing it if needed. `compiler` (a --compiler flag)
+    overrides the release's compiler pin; a version PyPI lacks raises CompilerNotOnPyPI listing what it has."""
+    wanted = resolve_pin(zig_version, "compiler", compiler).value
     try:
         if importlib.metadata.version("ziglang") == wanted:
             import ziglang
@@ -58,7 +71,11 @@ def ensure_zig(zig_version: str) -> Zig:
             capture_output=True, text=True,
         )
         if proc.returncode != 0:
-            raise RuntimeError(f"could not install Zig {wanted} from PyPI (ziglang=={wanted}):\n{proc.stderr}")
+            raise CompilerNotOnPyPI(
+                f"could not install the compiler for Zig {zig_version} from PyPI (ziglang=={wanted}); "
+                f"{pypi_versions()}. Name another with --compiler or $ZIGLORA_COMPILER. pip said: "
+                + " ".join(line for line in proc.stderr.splitlines() if line.startswith("ERROR"))
+            )
         target.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["rm", "-rf", str(target)], check=True)
         os.replace(tmp, target)
