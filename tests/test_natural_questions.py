@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run_script
 
-from ziglora.facts import load_facts
+from ziglora.facts import fact_passes, load_facts
 from ziglora.io import read_jsonl
 
 EVALS = REPO / "evals"
@@ -36,7 +36,10 @@ def test_evals_hold_both_sets() -> None:
 def test_records_are_well_formed(path: Path) -> None:
     records = list(read_jsonl(path))
     assert records, f"{path} is empty"
-    assert len(load_facts(path)) == len(records)  # the loader every evaluation uses accepts the file
+    tasks = load_facts(path)  # the loader every evaluation uses accepts the file
+    assert len(tasks) == len(records)
+    # the reference answer (evaluate.py's stub answers with it) passes the same judge a model's answer meets
+    assert [t.id for t in tasks if t.answer and not fact_passes(t, t.answer)] == []
     ids = [r.get("id") for r in records]
     assert all(isinstance(i, str) and i for i in ids), "every record needs an id"
     assert len(set(ids)) == len(ids), "ids repeat"
@@ -61,8 +64,8 @@ def test_natural_splits_are_disjoint_and_both_used() -> None:
     assert len(records) >= 100
     dev, test = load_facts(NATURAL_014, "dev"), load_facts(NATURAL_014, "test")
     assert dev and test and len(dev) + len(test) == len(records)
-    assert not {t.id for t in dev} & {t.id for t in test}
-    assert not {t.q.strip().lower() for t in dev} & {t.q.strip().lower() for t in test}
+    assert {t.id for t in dev} & {t.id for t in test} == set()
+    assert {t.q.strip().lower() for t in dev} & {t.q.strip().lower() for t in test} == set()
     assert 0.25 <= len(dev) / len(records) <= 0.5  # dev guides choices; most questions stay for the test
 
 
