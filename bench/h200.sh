@@ -45,7 +45,7 @@ run_all() {
     [ "$raw_gpu" != "$our_gpu" ] || wait
     CUDA_VISIBLE_DEVICES=$our_gpu python3 train_lora.py --model "$MODEL" --data "$DATA" \
       --max-seq-len "$seq" --batch-size "$batch" --grad-accum 1 --max-steps $((steps + 3)) \
-      --warmup-steps-excluded 3 --eval-share 0 --gpu-memory-cap-gib 24 \
+      --warmup-steps-excluded 3 --eval-share 0 --facts-eval none --gpu-memory-cap-gib 24 \
       --output "$WORK/adapter_${seq}x${batch}" > "$WORK/train_${seq}x${batch}.log" 2>&1
     cp "$WORK/adapter_${seq}x${batch}/train_report.json" "$WORK/train_${seq}x${batch}.json" 2>/dev/null
     wait
@@ -54,7 +54,7 @@ run_all() {
     # Data parallel at train_lora.py's defaults (4096 x 2, 4 micro-steps per optimizer step, so gradients are
     # all-reduced once per 4 micro-steps): one GPU, then both, same per-GPU batch and window.
     common=(train_lora.py --model "$MODEL" --data "$DATA" --max-steps $((STEPS + 3)) --warmup-steps-excluded 3
-            --eval-share 0)
+            --eval-share 0 --facts-eval none)
     CUDA_VISIBLE_DEVICES=0 python3 "${common[@]}" --output "$WORK/adapter_defaults" \
       > "$WORK/train_1gpu_defaults.log" 2>&1
     cp "$WORK/adapter_defaults/train_report.json" "$WORK/train_1gpu_defaults.json" 2>/dev/null
