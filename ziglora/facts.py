@@ -21,6 +21,7 @@ class FactTask:
     accept: str
     answer: str = ""
     section: tuple[str, ...] = ()
+    about_release: bool = True  # False for retain questions (records with a `topic`): asked without the framing
 
 
 def load_facts(path: Path, split: str | None = None) -> list[FactTask]:
@@ -34,13 +35,17 @@ def load_facts(path: Path, split: str | None = None) -> list[FactTask]:
         if split is not None and rec.get("split") != split:
             continue
         tasks.append(FactTask(id=rec.get("id") or f"q{i + 1:04d}", q=rec["q"], accept=rec["accept"],
-                              answer=rec.get("answer", ""), section=tuple(rec.get("section") or ())))
+                              answer=rec.get("answer", ""), section=tuple(rec.get("section") or ()),
+                              about_release="topic" not in rec))
     return tasks
 
 
 def fact_prompt(task: FactTask, zig_version: str, context: str | None = None) -> str:
-    """The user turn for one question. `context` (open book): the docs text pasted before the question."""
-    ask = f"Answer this question about Zig {zig_version} briefly and precisely.\n\n{task.q}"
+    """The user turn for one question. `context` (open book): the docs text pasted before the question. A retain
+    question (general knowledge, arithmetic) is asked without the release framing: with it, base SmolLM2 drifted
+    into Zig-flavoured stories on general questions (46 of 80 kept)."""
+    about = f" about Zig {zig_version}" if task.about_release else ""
+    ask = f"Answer this question{about} briefly and precisely.\n\n{task.q}"
     if context is None:
         return ask
     return f"Here is part of the Zig {zig_version} documentation:\n\n{context.strip()}\n\n{ask}"
