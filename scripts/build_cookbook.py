@@ -29,7 +29,7 @@ from ziglora import cli  # noqa: E402
 from ziglora.archive import UnsafeArchive, read_text_members  # noqa: E402
 from ziglora.io import write_jsonl  # noqa: E402
 from ziglora.net import DownloadError, download  # noqa: E402
-from ziglora.stage import output_entry, record_stage, release_dir  # noqa: E402
+from ziglora.stage import keep_validation, output_entry, record_stage, release_dir  # noqa: E402
 from ziglora.text import decode_utf8  # noqa: E402
 from ziglora.versions import cookbook_url, resolve_pin  # noqa: E402
 
@@ -181,7 +181,7 @@ def build(texts: dict[str, str], zig_version: str) -> tuple[list[dict], list[dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = cli.release_parser(__doc__)
+    parser = cli.release_parser(__doc__, downloads=True)
     parser.add_argument("--cookbook-branch", help="read this zig-cookbook branch instead of the release's pin")
     args = parser.parse_args(argv)
     branch = resolve_pin(args.zig_version, "cookbook_branch", args.cookbook_branch)
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             f"code); {len(skipped)} skipped. Is {branch.value!r} the right branch ({branch.origin})?"
         )
     out = rel_dir / "cookbook.jsonl"
-    write_jsonl(out, records)
+    write_jsonl(out, keep_validation(out, records))
     for path in sorted(not_utf8):
         print(f"warning: {path} is not valid UTF-8; decoded with replacement characters", file=sys.stderr)
     for skip in skipped:
