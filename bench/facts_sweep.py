@@ -28,6 +28,7 @@ import evaluate  # noqa: E402 - scripts/evaluate.py: the prompt and the pass rul
 
 import train_lora  # noqa: E402
 from ziglora.io import write_json  # noqa: E402
+from ziglora.models import smollm2_dir  # noqa: E402
 
 DATA = REPO / "raw_data" / "zig-0.14.0"
 # Every recipe: SmolLM2 on a bf16 base (what vLLM serves it on, unquantized), windows of 2048 (the longest Q&A
@@ -64,7 +65,7 @@ def score(adapter: Path | None, max_new_tokens: int) -> dict:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    base_dir = train_lora.smollm2_dir()
+    base_dir = smollm2_dir()
     tok = AutoTokenizer.from_pretrained(base_dir)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32).to(device)  # vLLM CPU serves fp32
