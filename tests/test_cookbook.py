@@ -159,11 +159,11 @@ def http_routes(tmp_path_factory):
         yield site.url, Routes(root, site)
 
 
-def run_script(base_url: str, out_root: Path) -> subprocess.CompletedProcess:
+def run_script(base_url: str, out_root: Path, *extra: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "GITHUB_URL": base_url}
     return subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "build_cookbook.py"), "--zig-version", "0.14.0",
-         "--out-root", str(out_root)],
+         "--out-root", str(out_root), *extra],
         capture_output=True, text=True, cwd=ROOT, env=env,
     )
 
@@ -303,3 +303,45 @@ def test_pairs_ask_from_the_problem_statement_and_leave_out_other_recipes_code(h
             "assets/src/01-01.zig (01-01-count-words)") in proc.stderr
     stage = json.loads((tmp_path / "zig-0.14.0" / "stages" / "build_cookbook.json").read_text())
     assert [s["page"] for s in stage["sources"][0]["skipped"]] == ["src/en-US/01-05-base64.smd"]
+
+
+def test_rerun_rewrites_nothing_refresh_fetches_again_and_another_origin_is_reported(http_routes, tmp_path):
+    base, routes = http_routes
+    routes[ARCHIVE_PATH] = make_archive({"src/en-US/01-01-count-words.smd": SMD_PAGE,
+                                         "assets/src/01-01.zig": COUNT_ZIG})
+    release = tmp_path / "zig-0.14.0"
+    results = ["--cache-dir", str(tmp_path / "results")]
+
+    def validate() -> None:
+        proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "validate_examples.py"), "--zig-version",
+                               "0.14.0", "--out-root", str(tmp_path), *results], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+
+    assert run_script(base, tmp_path).returncode == 0
+    validate()  # adds `validation` to each record of cookbook.jsonl
+    files = ["cookbook.jsonl", "validation.json", "stages/build_cookbook.json", "stages/validate_examples.json",
+             "sources/cookbook-0.14.tar.gz"]
+    before = {name: (release / name).stat().st_mtime_ns for name in files}
+    assert run_script(base, tmp_path).returncode == 0
+    validate()
+    assert {name: (release / name).stat().st_mtime_ns for name in files} == before
+    [record] = read_jsonl(release / "cookbook.jsonl")
+    assert record["validation"]["status"] == "ok"  # kept through the builder's re-run
+
+    # The same archive from another address: used as cached, and reported.
+    other = base.replace("127.0.0.1", "localhost")
+    proc = run_script(other, tmp_path)
+    assert proc.returncode == 0 and routes.site.hits.count(ARCHIVE_PATH) == 1
+    assert f"was downloaded from {base}{ARCHIVE_PATH}, not {other}{ARCHIVE_PATH}" in proc.stderr
+
+    # --refresh downloads again: an unchanged archive stays untouched, a changed one is taken.
+    assert run_script(base, tmp_path, "--refresh").returncode == 0
+    assert routes.site.hits.count(ARCHIVE_PATH) == 2
+    assert {name: (release / name).stat().st_mtime_ns for name in files} == before
+    changed_page = SMD_PAGE.replace(b"Count the", b"Tally the")
+    routes[ARCHIVE_PATH] = make_archive({"src/en-US/01-01-count-words.smd": changed_page,
+                                         "assets/src/01-01.zig": COUNT_ZIG})
+    assert run_script(base, tmp_path, "--refresh").returncode == 0
+    [record] = read_jsonl(release / "cookbook.jsonl")
+    assert record["messages"][0]["content"].startswith("In Zig 0.14.0: Count words. Tally the words")
+    assert "validation" not in record  # changed: to be validated again
