@@ -78,9 +78,10 @@ def download(
     timeout: tuple[float, float] | None = None,
     retries: int = RETRIES,
     backoff_s: float | None = None,
+    refresh: bool | None = None,
 ) -> dict:
-    """Fetch `url` into `dest` unless it is already there (or `refresh` is set).
-    Returns {url, path, bytes, sha256, cached}.
+    """Fetch `url` into `dest` unless it is already there and not to be refreshed (`refresh`, default: the
+    run's --refresh). Returns {url, path, bytes, sha256, cached}.
     `timeout`/`backoff_s` default to $ZIGLORA_HTTP_TIMEOUT/$ZIGLORA_HTTP_BACKOFF, else TIMEOUT/BACKOFF_S."""
     dest = Path(dest)
     if timeout is None:
@@ -89,7 +90,7 @@ def download(
     if backoff_s is None:
         env_backoff = _env_float("ZIGLORA_HTTP_BACKOFF")
         backoff_s = env_backoff if env_backoff is not None else BACKOFF_S
-    if dest.is_file() and not refresh_all:
+    if dest.is_file() and not (refresh_all if refresh is None else refresh):
         return _cached(url, dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     last: Exception | None = None
