@@ -10,7 +10,7 @@ from transformers import TrainerCallback
 
 import train_lora
 from ziglora import backend, models, training
-from ziglora.io import read_jsonl, write_json, write_jsonl
+from ziglora.io import USUAL_FILE_MODE, read_jsonl, write_json, write_jsonl
 from ziglora.serving import LORA_PROJECTIONS, adapter_problems
 from ziglora.stage import output_entry
 
@@ -114,6 +114,7 @@ def test_train_writes_servable_adapter_and_report(tiny_qwen3_dir, release, tmp_p
     serve = (out / "serve_command.txt").read_text()
     # the command that works on this machine (GPU or not), not a GPU-only `vllm serve`
     assert serve.startswith(f"make serve ADAPTER={out.resolve()}\n") and f"serve.py {out.resolve()}" in serve
+    assert (out / "adapter_model.safetensors").stat().st_mode & 0o777 == USUAL_FILE_MODE  # not safetensors' 0600
     assert not (tmp_path / "adapter-checkpoints" / "adapter_config.json").exists()  # checkpoints live apart
     assert "truncated" in capsys.readouterr().out  # the token table was printed
 

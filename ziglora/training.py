@@ -27,7 +27,7 @@ from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 from ziglora import dataset as ds
 from ziglora.backend import Backend, TrainingError
 from ziglora.facts import load_facts
-from ziglora.io import atomic_write_text, read_jsonl, write_json
+from ziglora.io import atomic_write_text, read_jsonl, usual_permissions, write_json
 from ziglora.probe import FactsProbe
 from ziglora.serving import THINKING_OFF, adapter_problems
 
@@ -447,6 +447,7 @@ def save_adapter(s, model, tokenizer, report: dict) -> None:
     atomic_write_text(work / "serve_command.txt", report["serve_command"])
     loss_curve(report, work / "loss_curve.png")
     write_json(work / "train_report.json", report)
+    usual_permissions(work)  # safetensors writes adapter_model.safetensors 0600
     shutil.rmtree(out, ignore_errors=True)
     os.replace(work, out)
 
