@@ -82,12 +82,16 @@ lint: setup
 # Pins (README, "Releases the table does not know") are overridden from the environment or the command line,
 # e.g. `make data ZIG_VERSION=latest ZIGLORA_COOKBOOK_BRANCH=main`.
 DATA_STAGES := build_langref build_release_notes build_cookbook build_stdlib build_qa validate_examples write_manifest
+# REFRESH=1 downloads every source again (`--refresh` of the stages that download); unchanged files stay untouched.
 SKIP ?=
+REFRESH ?=
+DOWNLOAD_STAGES := build_langref build_release_notes build_cookbook
 data: setup
 	set -e; version=$$($(PY) -m ziglora.site $(ZIG_VERSION)); \
 	for stage in $(filter-out $(SKIP),$(DATA_STAGES)); do \
 	  if [ $$stage = write_manifest ]; then version=$(ZIG_VERSION); fi; \
-	  $(PY) scripts/$$stage.py --zig-version $$version --out-root $(OUT_ROOT); done
+	  case " $(if $(REFRESH),$(DOWNLOAD_STAGES)) " in *" $$stage "*) refresh=--refresh;; *) refresh=;; esac; \
+	  $(PY) scripts/$$stage.py --zig-version $$version --out-root $(OUT_ROOT) $$refresh; done
 
 # The LoRA adapter (+ train_report.json, serve_command.txt) in $(ADAPTER)/: trained until the dev facts are known
 # (train_lora.py --help), or as RECIPE says.

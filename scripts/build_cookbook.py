@@ -11,10 +11,16 @@ paths, `..` and links that escape). Two layouts are understood:
 - older (mdbook): `book-src/*.md` pages titled by their `# ` heading; code is included with
   `{{#include ../src/NN-MM.zig }}` inside a ```zig fence, relative to the page.
 
-One recipe = one page with at least one include. The user turn is the recipe title and the
-prose's first paragraph (the task); the assistant turn is the rest of the prose with every
-included file as a ```zig block, in page order. A page whose include names a file the archive
-lacks is skipped and reported with the reason, never dropped silently.
+One recipe = one page with at least one include. The user asks for the recipe the way a user
+would: its title and its problem statement, the first paragraph of prose (a paragraph that only
+repeats the title, or a Markdown heading, is not one: a heading names the topic instead). The
+assistant turn is the rest of the prose with every included file as a ```zig block, in page
+order; link targets, images and upstream links broken into prose are cleaned out.
+
+Pages left out, each reported with the reason, never dropped silently: one whose include names a
+file the archive lacks, and one that includes only code belonging to another recipe (pages and
+files share their NN-MM number; upstream's 0.14 "10-03 base64" page shows 10-02's ZON program,
+which would teach a wrong answer).
 """
 from __future__ import annotations
 
@@ -29,7 +35,7 @@ from ziglora import cli  # noqa: E402
 from ziglora.archive import UnsafeArchive, read_text_members  # noqa: E402
 from ziglora.io import write_jsonl  # noqa: E402
 from ziglora.net import DownloadError, download  # noqa: E402
-from ziglora.stage import output_entry, record_stage, release_dir  # noqa: E402
+from ziglora.stage import keep_validation, output_entry, record_stage, release_dir  # noqa: E402
 from ziglora.text import decode_utf8  # noqa: E402
 from ziglora.versions import cookbook_url, resolve_pin  # noqa: E402
 
@@ -43,8 +49,12 @@ FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
 SMD_TITLE = re.compile(r'^\.title\s*=\s*"((?:[^"\\]|\\.)*)"', re.M)
 OTHER_DIRECTIVE = re.compile(r"\[[^\]]*\]\(\$[^)]*\)")  # Zine directives other than code includes
 LINK_DEFINITION = re.compile(r"^\[[^\]]+\]:\s*\S+.*$", re.M)
+IMAGE = re.compile(r"\[?!\[[^\]]*\]\([^)]*\)(?:\]\([^)]*\))?")  # an image, or an image that is a link
 INLINE_LINK = re.compile(r"\[([^\]]+)\]\([^)\s]+\)")
+# Words put in a link's target by mistake (`[`Mutex`](**Mut**ually **ex**clusive flag)`): kept, in parentheses.
+PROSE_AS_TARGET = re.compile(r"\[([^\]]+)\]\(([^)]*\s[^)]*)\)")
 REFERENCE_LINK = re.compile(r"\[([^\]]+)\](?!\()")
+RECIPE_NUMBER = re.compile(r"^(\d+-\d+)(?:-|\.)")
 
 
 @dataclass
@@ -57,6 +67,10 @@ class Page:
 
 class MissingInclude(ValueError):
     pass
+
+
+class ForeignCode(ValueError):
+    """A recipe's included code is all another recipe's."""
 
 
 class CookbookError(ValueError):
@@ -114,35 +128,79 @@ def clean_prose(text: str) -> str:
     """Markdown prose without link targets and Zine directives: the words stay, the URLs go."""
     text = LINK_DEFINITION.sub("", text)
     text = OTHER_DIRECTIVE.sub("", text)
+    text = IMAGE.sub("", text)
     text = INLINE_LINK.sub(r"\1", text)
+    text = PROSE_AS_TARGET.sub(r"\1 (\2)", text)
     text = REFERENCE_LINK.sub(r"\1", text)
+    text = re.sub(r"[ \t]+$", "", text, flags=re.M)  # what a removed image or link leaves at a line's end
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
-def recipe_record(page: Page, files: dict[str, str], zig_version: str) -> dict | None:
-    """The chat pair for one page, or None for a page without code. Raises MissingInclude."""
+def number(path: str) -> str | None:
+    """The NN-MM a recipe page or code file is numbered with (`10-02-zon.smd`, `src/10-02.zig`)."""
+    m = RECIPE_NUMBER.match(PurePosixPath(path).name)
+    return m.group(1) if m else None
+
+
+def foreign_includes(page: Page, includes: list[str], numbered: dict[str, str]) -> list[str]:
+    """`includes` as "file (page)" when every one is another numbered recipe's and none the page's own; else []."""
+    own = number(page.path)
+    if own is None or any(number(name) == own for name in includes):
+        return []
+    owners = [numbered.get(number(name) or "") for name in includes]
+    if not all(owners):
+        return []
+    return [f"{name} ({owner})" for name, owner in zip(includes, owners, strict=True)]
+
+
+def same_words(a: str, b: str) -> bool:
+    return re.sub(r"\W+", " ", a).strip().lower() == re.sub(r"\W+", " ", b).strip().lower()
+
+
+def question(title: str, paragraphs: list[str], zig_version: str) -> tuple[str, list[str]]:
+    """(the user turn, the paragraphs left for the answer). The task is the first paragraph that is prose:
+    not a heading (it names the topic, e.g. a page with only `## String to number/enum` before its code)
+    and not the title again."""
+    title = title.strip().rstrip(".")
+    topic, task = title, ""
+    rest = list(paragraphs)
+    while rest and not task:
+        first = rest.pop(0)
+        heading = re.fullmatch(r"#+\s+(.+)", first)
+        if heading:
+            if not same_words(heading.group(1), title):
+                topic = f"{title}: {heading.group(1).strip()}"
+        elif not same_words(first, title):
+            task = first
+    statement = f"{topic}. {task}" if task else f"{topic}."
+    return f"In Zig {zig_version}: {statement}\n\nHow do I do this? Please show the code.", rest
+
+
+def recipe_record(page: Page, files: dict[str, str], zig_version: str, numbered: dict[str, str]) -> dict | None:
+    """The chat pair for one page, or None for a page without code. Raises MissingInclude, ForeignCode.
+    `numbered`: NN-MM -> the page of that number, to tell a recipe's own code from another one's."""
     includes = [p[1] for p in page.pieces if isinstance(p, tuple)]
     if not includes:
         return None
     missing = [name for name in includes if name not in files]
     if missing:
         raise MissingInclude(f"{page.path}: included file(s) not in the archive: {', '.join(missing)}")
-    # The first paragraph of prose states the task; everything after it is the worked answer.
+    foreign = foreign_includes(page, includes, numbered)
+    if foreign:
+        raise ForeignCode(f"{page.path}: shows only other recipes' code: {', '.join(foreign)}")
+    # Prose before the first include holds the problem statement; everything else is the worked answer.
     answer: list[str] = []
-    task = ""
+    user = ""
     for piece in page.pieces:
         if isinstance(piece, tuple):
+            if not user:
+                user, _ = question(page.title, [], zig_version)
             answer.append(f"```zig\n{files[piece[1]].rstrip()}\n```")
             continue
-        prose = clean_prose(piece)
-        if not task and not answer and prose:
-            task, _, prose = prose.partition("\n\n")
-            prose = prose.strip()
-        if prose:
-            answer.append(prose)
-    user = f"Zig {zig_version}: {page.title}"
-    if task:
-        user += f"\n\n{task}"
+        paragraphs = [p.strip() for p in clean_prose(piece).split("\n\n") if p.strip()]
+        if not user:
+            user, paragraphs = question(page.title, paragraphs, zig_version)
+        answer.extend(paragraphs)
     slug = PurePosixPath(page.path).with_suffix("").as_posix().split("/", 2)[-1]
     return {
         "id": f"cookbook/{slug}",
@@ -167,10 +225,12 @@ def recipe_pages(texts: dict[str, str]) -> list[Page]:
 def build(texts: dict[str, str], zig_version: str) -> tuple[list[dict], list[dict], list[str]]:
     """Return (records, skipped [{page, reason}], pages without code)."""
     records, skipped, no_code = [], [], []
-    for page in recipe_pages(texts):
+    pages = recipe_pages(texts)
+    numbered = {number(page.path): PurePosixPath(page.path).stem for page in pages if number(page.path)}
+    for page in pages:
         try:
-            record = recipe_record(page, texts, zig_version)
-        except MissingInclude as e:
+            record = recipe_record(page, texts, zig_version, numbered)
+        except (MissingInclude, ForeignCode) as e:
             skipped.append({"page": page.path, "reason": str(e)})
             continue
         if record is None:
@@ -181,7 +241,7 @@ def build(texts: dict[str, str], zig_version: str) -> tuple[list[dict], list[dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = cli.release_parser(__doc__)
+    parser = cli.release_parser(__doc__, downloads=True)
     parser.add_argument("--cookbook-branch", help="read this zig-cookbook branch instead of the release's pin")
     args = parser.parse_args(argv)
     branch = resolve_pin(args.zig_version, "cookbook_branch", args.cookbook_branch)
@@ -212,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             f"code); {len(skipped)} skipped. Is {branch.value!r} the right branch ({branch.origin})?"
         )
     out = rel_dir / "cookbook.jsonl"
-    write_jsonl(out, records)
+    write_jsonl(out, keep_validation(out, records))
     for path in sorted(not_utf8):
         print(f"warning: {path} is not valid UTF-8; decoded with replacement characters", file=sys.stderr)
     for skip in skipped:

@@ -24,7 +24,7 @@ from ziglora.versions import langref_url  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = cli.release_parser(__doc__).parse_args(argv)
+    args = cli.release_parser(__doc__, downloads=True).parse_args(argv)
     release = release_dir(args.zig_version, args.out_root)
     index_source = published_release(args.zig_version, release / "sources")
     page = DocPage(

@@ -29,7 +29,7 @@ from ziglora.versions import release_notes_url, resolve_pin  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = cli.release_parser(__doc__)
+    parser = cli.release_parser(__doc__, downloads=True)
     parser.add_argument("--notes-version", help="read these release notes instead of the release's pin")
     args = parser.parse_args(argv)
     release = release_dir(args.zig_version, args.out_root)

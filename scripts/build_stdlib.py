@@ -13,10 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script without installing the package
 
-from tqdm import tqdm  # noqa: E402
-
 from ziglora import cli  # noqa: E402
 from ziglora.io import write_jsonl  # noqa: E402
+from ziglora.progress import Progress  # noqa: E402
 from ziglora.stage import output_entry, record_stage, release_dir  # noqa: E402
 from ziglora.text import decode_utf8  # noqa: E402
 from ziglora.versions import resolve_pin  # noqa: E402
@@ -38,15 +37,17 @@ def stdlib_records(std_dir: Path) -> tuple[list[dict], list[str], dict]:
     records, not_utf8 = [], []
     digest, size = hashlib.sha256(), 0
     files = sorted((p for p in std_dir.rglob("*.zig") if p.is_file()), key=lambda p: p.relative_to(std_dir).as_posix())
-    for file in tqdm(files, desc="lib/std", unit="file", disable=None):
-        path = "std/" + file.relative_to(std_dir).as_posix()
-        data = file.read_bytes()
-        digest.update(path.encode() + b"\0" + data)
-        size += len(data)
-        text, valid = decode_utf8(data)
-        if not valid:
-            not_utf8.append(path)
-        records.append({"path": path, "text": text})
+    with Progress("lib/std", total=len(files), unit="files") as progress:
+        for file in files:
+            path = "std/" + file.relative_to(std_dir).as_posix()
+            data = file.read_bytes()
+            digest.update(path.encode() + b"\0" + data)
+            size += len(data)
+            text, valid = decode_utf8(data)
+            if not valid:
+                not_utf8.append(path)
+            records.append({"path": path, "text": text})
+            progress.update()
     return records, not_utf8, {"bytes": size, "sha256": digest.hexdigest()}
 
 

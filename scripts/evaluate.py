@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script without installing the package
 
@@ -39,6 +38,7 @@ from ziglora.archive import read_text_members  # noqa: E402
 from ziglora.facts import FactTask, fact_passes, fact_prompt, load_facts, strip_think  # noqa: E402
 from ziglora.io import atomic_write_text, write_json  # noqa: E402
 from ziglora.net import DownloadError, download  # noqa: E402
+from ziglora.progress import Progress  # noqa: E402
 from ziglora.site import resolve_version  # noqa: E402
 from ziglora.versions import DEFAULT_VERSION, exercism_url, resolve_pin  # noqa: E402
 from ziglora.zig import Zig, ensure_zig  # noqa: E402
@@ -424,8 +424,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with ThreadPoolExecutor(max_workers=max(args.concurrency, 1)) as pool:
             futures = [pool.submit(job, *w) for w in work]
-            for fut in tqdm(as_completed(futures), total=len(futures), desc="evaluating", unit="task"):
-                outcomes.append(fut.result())
+            with Progress("evaluating", total=len(futures), unit="tasks") as progress:
+                for fut in as_completed(futures):
+                    outcomes.append(fut.result())
+                    progress.update()
     except EndpointDown as e:
         print(f"error: {e}\nIs the server still running? No report was written.", file=sys.stderr)
         return 2

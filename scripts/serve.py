@@ -78,6 +78,27 @@ def base_model(name: str) -> tuple[str, list[str]]:
     return str(path), ["--served-model-name", name]
 
 
+def position_limit(base: str) -> int | None:
+    """The base model's max_position_embeddings when its config.json is on disk (a converted built-in model, a
+    local directory); None for a hub name, whose config vLLM fetches itself."""
+    config = Path(base) / "config.json"
+    if not config.is_file():
+        return None
+    limit = json.loads(config.read_text()).get("max_position_embeddings")
+    return limit if isinstance(limit, int) else None
+
+
+def context_length(wanted: int, base: str, name: str) -> int:
+    """--max-model-len, capped at what the base model was trained for: vLLM refuses to start above it
+    (SmolLM2-135M: 8192, below the default 16384 that suits Qwen3-8B's 40960)."""
+    limit = position_limit(base)
+    if limit is None or wanted <= limit:
+        return wanted
+    print(f"note: --max-model-len {wanted} is above {name}'s max_position_embeddings ({limit}); serving with {limit}",
+          file=sys.stderr)
+    return limit
+
+
 def build_command(args: argparse.Namespace, config: dict, on_gpu: bool) -> list[str]:
     name = args.base_model or config["base_model_name_or_path"]
     base, naming = base_model(name)
@@ -92,7 +113,7 @@ def build_command(args: argparse.Namespace, config: dict, on_gpu: bool) -> list[
         "--enable-lora", "--lora-modules", json.dumps(lora_module),
         "--max-lora-rank", str(lora_rank_limit(config["r"])),
         "--max-loras", "1",
-        "--max-model-len", str(args.max_model_len),
+        "--max-model-len", str(context_length(args.max_model_len, base, name)),
         "--default-chat-template-kwargs", json.dumps(CHAT_TEMPLATE_KWARGS),
     ]
     if on_gpu:
@@ -117,7 +138,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s; 0.0.0.0 for all)")
     p.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
     p.add_argument("--max-model-len", type=int, default=DEFAULT_MAX_MODEL_LEN,
-                   help="context length in tokens, prompt + answer (default %(default)s)")
+                   help="context length in tokens, prompt + answer (default %(default)s; capped at the base "
+                   "model's max_position_embeddings)")
     p.add_argument("--gpu-memory-utilization", type=float, default=DEFAULT_GPU_MEMORY_UTILIZATION,
                    help="share of the GPU's memory vLLM may take (default %(default)s; GPU only)")
     p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto",

@@ -17,6 +17,9 @@ new sha256 put in the record of the stage that built it); the summary goes to va
   reason; they are not failures.
 - All compilers share one Zig global cache dir, so std is compiled once; each run's result is
   cached under sha256(compiler version + command + files), so an unchanged re-run is cheap.
+  A `--verbose-*` flag reports only the work the compiler does, which a warm cache skips
+  (verbose_cimport_flag.zig prints its C import paths only on a cache miss), so such a sample
+  compiles with a fresh cache of its own and gives the same result on every run.
 """
 from __future__ import annotations
 
@@ -36,10 +39,9 @@ from pathlib import Path, PurePosixPath
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script without installing the package
 
-from tqdm import tqdm  # noqa: E402
-
 from ziglora import cli  # noqa: E402
 from ziglora.io import read_jsonl, sha256_file, write_json, write_jsonl  # noqa: E402
+from ziglora.progress import Progress  # noqa: E402
 from ziglora.stage import output_entry, record_stage, refresh_outputs, release_dir  # noqa: E402
 from ziglora.zig import Zig, cache_dir, ensure_zig  # noqa: E402
 
@@ -72,6 +74,7 @@ class Plan:
     expected_output: str | None = None
     expected_error: str | None = None
     note: str = ""  # said in the reason of an ok result (e.g. "compiled, not run")
+    fresh_cache: bool = False  # its output depends on a cold compiler cache (a --verbose-* report)
 
 
 @dataclass
@@ -175,7 +178,9 @@ def plan_doc_example(record: dict, siblings: dict[str, str]) -> Plan | Skip:
         if missing_imports:
             return Skip(f"imports file(s) the docs don't show: {', '.join(missing_imports)}")
         files.update(found)
-    return Plan(files=files, steps=steps, expected_output=expected_output, expected_error=expected_error)
+    fresh_cache = any(arg.startswith("--verbose-") for step in steps for arg in step)
+    return Plan(files=files, steps=steps, expected_output=expected_output, expected_error=expected_error,
+                fresh_cache=fresh_cache)
 
 
 def _flag_value(argv: list[str], flag: str) -> str | None:
@@ -318,6 +323,10 @@ def execute(zig: Zig, plan: Plan, zig_cache: Path, timeout: float) -> RunResult:
     chunks: list[str] = []
     codes: list[int] = []
     with tempfile.TemporaryDirectory(prefix="ziglora-validate-") as tmp:
+        if plan.fresh_cache:
+            # The compilation's own artifacts (a lone file's live in the global cache) go to an empty cache;
+            # std's and libc's stay shared. Measured on a small @cImport program: 19 s, against 14 s warm.
+            env["ZIG_LOCAL_CACHE_DIR"] = str(Path(tmp) / ".private-zig-cache")
         for name, code in plan.files.items():
             (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
             (Path(tmp) / name).write_text(code, encoding="utf-8")
@@ -419,11 +428,13 @@ def main(argv: list[str] | None = None) -> int:
     with ThreadPoolExecutor(max_workers=args.workers) as pool:
         futures = {pool.submit(validate_one, zig, plan, zig_cache, cache, args.timeout): (name, i)
                    for name, i, plan in jobs}
-        for future in tqdm(as_completed(futures), total=len(futures), desc="validate", unit="sample", disable=None):
-            name, i = futures[future]
-            validation, cached = future.result()
-            records[name][i]["validation"] = validation
-            from_cache += cached
+        with Progress("validate", total=len(futures), unit="samples") as progress:
+            for future in as_completed(futures):
+                name, i = futures[future]
+                validation, cached = future.result()
+                records[name][i]["validation"] = validation
+                from_cache += cached
+                progress.update()
     seconds = time.monotonic() - start
 
     for name, path in inputs.items():

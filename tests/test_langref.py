@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run_script, serve, shared_dir
 
-from ziglora.io import read_jsonl
+from ziglora.io import read_jsonl, write_jsonl
+from ziglora.stage import refresh_outputs
 
 
 def test_examples_have_files_commands_and_expectations(built_014: Path):
@@ -72,8 +73,15 @@ def test_cached_rerun_does_no_network_io_and_rewrites_nothing(tmp_path, monkeypa
             assert run_script(script, "--out-root", str(tmp_path)) == 0
     # the server is gone now: any request would fail the run
     release = tmp_path / "zig-0.14.0"
+    # As validate_examples.py leaves the examples: each record with its `validation`, the owner's record updated.
+    examples = [release / "langref_examples.jsonl", release / "release_notes_examples.jsonl"]
+    for path in examples:
+        write_jsonl(path, [{**r, "validation": {"status": "ok", "reason": "output matches", "seconds": 0.5}}
+                           for r in read_jsonl(path)])
+    refresh_outputs(release, examples)
+    assert run_script("write_manifest", "--out-root", str(tmp_path)) == 0
     before = {p: p.stat().st_mtime_ns for p in release.rglob("*") if p.is_file()}
-    assert len(before) == 12  # 3 sources, 6 outputs, 2 stage records, manifest.json
+    assert len(before) == 15  # 3 sources and the URLs they came from, 6 outputs, 2 stage records, manifest.json
     for script in scripts:
         assert run_script(script, "--out-root", str(tmp_path)) == 0
     assert {p: p.stat().st_mtime_ns for p in release.rglob("*") if p.is_file()} == before

@@ -1,11 +1,14 @@
 """ziglora.net.download against a real loopback server that fails in the ways networks do."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from conftest import serve
 
+from ziglora import net
+from ziglora.io import USUAL_FILE_MODE
 from ziglora.net import DownloadError, download
 
 FAST = {"timeout": (0.5, 0.3), "retries": 2, "backoff_s": 0.0}  # 3 attempts, no waiting between them
@@ -31,7 +34,8 @@ def test_server_error_then_success_is_retried(site, tmp_path):
     assert dest.read_bytes() == (tmp_path / "site" / "page.html").read_bytes()
     assert got["cached"] is False and got["bytes"] == 2700
     assert site.hits.count("/page.html") == 2
-    assert leftovers(dest.parent) == ["page.html"]
+    assert leftovers(dest.parent) == ["page.html", "page.html.url"]  # the page and the URL it came from
+    assert dest.stat().st_mode & 0o777 == USUAL_FILE_MODE  # not mkstemp's private 0600
 
 
 def test_persistent_server_error_names_url_and_leaves_no_file(site, tmp_path):
@@ -98,3 +102,30 @@ def test_cached_file_means_no_request(site, tmp_path):
     site.stop()
     again = download(f"{site.url}/page.html", dest, **FAST)
     assert again["cached"] is True and again["bytes"] == 2700
+
+
+def test_refresh_downloads_again_and_leaves_an_unchanged_file_untouched(site, tmp_path, monkeypatch):
+    dest = tmp_path / "page.html"
+    download(f"{site.url}/page.html", dest, **FAST)
+    os.utime(dest, (1_000_000_000, 1_000_000_000))
+    monkeypatch.setattr(net, "refresh_all", True)
+    again = download(f"{site.url}/page.html", dest, **FAST)
+    assert site.hits.count("/page.html") == 2 and again["cached"] is False
+    assert dest.stat().st_mtime == 1_000_000_000  # same bytes: not rewritten
+    (tmp_path / "site" / "page.html").write_bytes(b"<html>changed</html>")
+    changed = download(f"{site.url}/page.html", dest, **FAST)
+    assert dest.read_bytes() == b"<html>changed</html>" and changed["bytes"] == 20
+    assert leftovers(tmp_path) == ["page.html", "page.html.url", "site"]
+
+
+def test_cached_file_from_another_url_is_reported(site, tmp_path, capsys):
+    dest = tmp_path / "page.html"
+    download(f"{site.url}/page.html", dest, **FAST)
+    other = f"http://localhost:{site.url.rsplit(':', 1)[1]}/page.html"  # another mirror's address
+    again = download(other, dest, **FAST)
+    assert site.hits.count("/page.html") == 1  # the cached copy is used
+    assert again["url"] == f"{site.url}/page.html"  # and recorded as what it is
+    err = capsys.readouterr().err
+    assert f"{dest} was downloaded from {site.url}/page.html, not {other}" in err and "--refresh" in err
+    download(f"{site.url}/page.html", dest, **FAST)
+    assert capsys.readouterr().err == ""  # the same URL: nothing to report

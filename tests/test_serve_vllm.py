@@ -49,11 +49,17 @@ def test_built_in_base_is_served_from_its_converted_copy_under_its_name(tmp_path
     assert missing.returncode == 2 and "not converted yet" in missing.stderr
     converted = tmp_path / "cache" / "models" / "smollm2-135m"
     converted.mkdir(parents=True)
-    (converted / "config.json").write_text("{}")
-    words = shlex.split(serve_dry_run(str(adapter), "--device", "cpu", env=cache).stdout)
+    (converted / "config.json").write_text(json.dumps({"max_position_embeddings": 8192}))  # SmolLM2-135M's
+    proc = serve_dry_run(str(adapter), "--device", "cpu", env=cache)
+    words = shlex.split(proc.stdout)
     assert words[words.index("--model") + 1] == str(converted)
     assert words[words.index("--served-model-name") + 1] == "smollm2-135m"
     assert json.loads(words[words.index("--lora-modules") + 1])["base_model_name"] == "smollm2-135m"
+    # vLLM refuses a context longer than the model's positions: the default 16384 is capped, and said so
+    assert words[words.index("--max-model-len") + 1] == "8192"
+    assert "--max-model-len 16384 is above smollm2-135m's max_position_embeddings (8192)" in proc.stderr
+    shorter = shlex.split(serve_dry_run(str(adapter), "--device", "cpu", "--max-model-len", "2048", env=cache).stdout)
+    assert shorter[shorter.index("--max-model-len") + 1] == "2048"
 
 
 @pytest.mark.parametrize("r, limit", [(4, 8), (16, 16), (24, 32), (300, 320)])

@@ -10,7 +10,7 @@ from transformers import TrainerCallback
 
 import train_lora
 from ziglora import backend, models, training
-from ziglora.io import read_jsonl, write_json, write_jsonl
+from ziglora.io import USUAL_FILE_MODE, read_jsonl, write_json, write_jsonl
 from ziglora.serving import LORA_PROJECTIONS, adapter_problems
 from ziglora.stage import output_entry
 
@@ -112,7 +112,9 @@ def test_train_writes_servable_adapter_and_report(tiny_qwen3_dir, release, tmp_p
     assert sources == {"langref", "release-notes", "langref-examples", "stdlib", "cookbook", "qa", "prompts"}
     assert report["tokens_per_s"] > 0 and report["eval_loss"] > 0
     serve = (out / "serve_command.txt").read_text()
-    assert f"--lora-modules ziglora={out.resolve()} --max-lora-rank 8" in serve and "enable_thinking" in serve
+    # the command that works on this machine (GPU or not), not a GPU-only `vllm serve`
+    assert serve.startswith(f"make serve ADAPTER={out.resolve()}\n") and f"serve.py {out.resolve()}" in serve
+    assert (out / "adapter_model.safetensors").stat().st_mode & 0o777 == USUAL_FILE_MODE  # not safetensors' 0600
     assert not (tmp_path / "adapter-checkpoints" / "adapter_config.json").exists()  # checkpoints live apart
     assert "truncated" in capsys.readouterr().out  # the token table was printed
 
@@ -384,3 +386,11 @@ def test_help_and_settings_need_no_torch_and_speak_in_dashes(tmp_path):
     recipe.write_text("learning_rat: 0.1\n")
     with pytest.raises(SystemExit, match="unknown settings learning_rat"):
         settings(["--config", str(recipe)])
+
+
+def test_serve_command_is_make_serve_from_the_checkout():
+    """What `make all` trains (smollm2-zig-lora/ in the checkout) is served by `make serve ADAPTER=…`."""
+    adapter = Path(train_lora.__file__).resolve().parent / "smollm2-zig-lora"
+    command = training.serve_command(adapter)
+    assert command.splitlines()[0] == "make serve ADAPTER=smollm2-zig-lora"
+    assert f"scripts/serve.py {adapter}" in command and "vllm serve" not in command

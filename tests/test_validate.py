@@ -153,6 +153,35 @@ def test_validation_with_the_real_compiler(tmp_path, zig_cache):
     assert "(6 from the result cache" in proc.stdout
 
 
+C_IMPORT = """const c = @cImport({
+    @cInclude("stdlib.h");
+});
+
+pub fn main() void {
+    _ = c;
+}
+"""
+
+
+def test_output_of_a_cold_cache_is_checked_the_same_on_every_run(tmp_path, zig_cache):
+    """--verbose-cimport reports the C import only when the compiler does it, i.e. on a cache miss: with the
+    shared cache the second run printed nothing and failed. Each run compiles it with a private cache."""
+    release = tmp_path / "zig-0.14.0"
+    hashed = "/home/someone/zig/.zig-cache/o/0123456789abcdef0123456789abcdef"
+    write_jsonl(release / "langref_examples.jsonl", [
+        example("cimport_paths.zig", C_IMPORT, "zig build-exe cimport_paths.zig -lc --verbose-cimport\n./cimport_paths",
+                out=f"info(compilation): C import source: {hashed}/cimport.h\n"
+                    f"info(compilation): C import .d file: {hashed}/cimport.h.d\n"),
+        example("passing.zig", PASSING, "zig test passing.zig",
+                out="1/2 passing.test.one...OK\n2/2 passing.test.two...OK\nAll 2 tests passed.\n"),
+    ])
+    statuses = []
+    for run in ("first", "second"):  # no result cache: both runs compile, with the same shared Zig cache
+        assert run_validate(tmp_path, zig_cache, tmp_path / run).returncode == 0
+        statuses.append({r["file"]: r["validation"]["status"] for r in read_jsonl(release / "langref_examples.jsonl")})
+    assert statuses == [{"cimport_paths.zig": "ok", "passing.zig": "ok"}] * 2
+
+
 def test_no_input_files_is_a_clear_error(tmp_path, zig_cache):
     proc = run_validate(tmp_path, zig_cache, tmp_path / "results")
     assert proc.returncode != 0

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from ziglora import net
 from ziglora.docs_html import PageStructureError
 from ziglora.net import DownloadError
 from ziglora.site import ReleaseNotPublished, resolve_version
@@ -25,22 +26,32 @@ ZIG_VERSION_HELP = (
 
 class ReleaseParser(argparse.ArgumentParser):
     """Parses --zig-version as asked (`requested_version`) and as resolved (`zig_version`: `latest` becomes
-    the newest release the site lists), so every script treats `latest` the same way."""
+    the newest release the site lists), so every script treats `latest` the same way. A script that downloads
+    takes --refresh, which holds for every download of the run (ziglora/net.py `refresh_all`): one switch, so
+    no call between main() and download() passes it along."""
 
     def parse_args(self, args=None, namespace=None):  # noqa: ANN001 - argparse's signature
         parsed = super().parse_args(args, namespace)
+        net.refresh_all = getattr(parsed, "refresh", False)  # before resolving `latest`, which reads index.json
         parsed.requested_version = parsed.zig_version
         parsed.zig_version = resolve_version(parsed.zig_version)
         return parsed
 
 
-def release_parser(description: str) -> argparse.ArgumentParser:
+def release_parser(description: str, downloads: bool = False) -> argparse.ArgumentParser:
+    """The arguments every data script takes; `downloads`: it fetches sources, and takes --refresh."""
     parser = ReleaseParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--zig-version", default=DEFAULT_VERSION, help=ZIG_VERSION_HELP)
     parser.add_argument(
         "--out-root", type=Path, default=DEFAULT_ROOT,
         help=f"folder holding one zig-<version>/ folder per release (default: {DEFAULT_ROOT})",
     )
+    if downloads:
+        parser.add_argument(
+            "--refresh", action="store_true",
+            help="download the sources again even when cached (a file whose content did not change is left as "
+            "it is); without it, cached files are used and one fetched from another URL is reported",
+        )
     return parser
 
 

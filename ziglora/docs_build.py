@@ -10,7 +10,7 @@ from ziglora.docs_html import PageStructureError, decode_page, parse_page
 from ziglora.io import atomic_write_text, write_jsonl
 from ziglora.net import download
 from ziglora.site import source_entry
-from ziglora.stage import output_entry
+from ziglora.stage import keep_validation, output_entry
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def build_doc(release: Path, page: DocPage, extra: dict | None = None) -> DocBui
     paths = {name: Path(release) / name for name in (page.markdown, page.sections, page.examples)}
     atomic_write_text(paths[page.markdown], parsed.markdown())
     write_jsonl(paths[page.sections], sections)
-    write_jsonl(paths[page.examples], examples)
+    write_jsonl(paths[page.examples], keep_validation(paths[page.examples], examples))
     outputs = [
         output_entry(release, paths[page.markdown], "markdown", None),
         output_entry(release, paths[page.sections], "doc_sections", len(sections)),

@@ -15,6 +15,18 @@ from typing import Any
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+# What open() gives a new file under this umask (0644 under the usual 022). mkstemp, and safetensors' writer
+# (measured: safetensors 0.x save_file leaves 0600), make private 0600 files instead; nothing we write is secret.
+USUAL_FILE_MODE = 0o666 & ~_UMASK
+USUAL_DIR_MODE = 0o777 & ~_UMASK  # and mkdtemp's folders are 0700
+
+
+def usual_permissions(path: Path) -> None:
+    """Give `path` (a file, or a directory and everything below it) the mode open()/mkdir() would have given it."""
+    path = Path(path)
+    for entry in ([path, *path.rglob("*")] if path.is_dir() else [path]):
+        if not entry.is_symlink():
+            os.chmod(entry, USUAL_DIR_MODE if entry.is_dir() else USUAL_FILE_MODE)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -42,7 +54,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> bool:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
+        usual_permissions(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

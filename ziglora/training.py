@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -26,7 +27,7 @@ from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 from ziglora import dataset as ds
 from ziglora.backend import Backend, TrainingError
 from ziglora.facts import load_facts
-from ziglora.io import atomic_write_text, read_jsonl, write_json
+from ziglora.io import atomic_write_text, read_jsonl, usual_permissions, write_json
 from ziglora.probe import FactsProbe
 from ziglora.serving import THINKING_OFF, adapter_problems
 
@@ -384,11 +385,17 @@ def train(s, be: Backend, recipe: Path | None = None, extra_callbacks: tuple = (
 # ---------------------------------------------------------------------------------------------- save
 
 
-def serve_command(base: str, adapter: Path, rank: int) -> str:
-    return (f"vllm serve {base} --enable-lora --lora-modules ziglora={adapter.resolve()} --max-lora-rank {rank}\n"
-            "# Trained with thinking off: send chat_template_kwargs {\"enable_thinking\": false} with each request\n"
-            "# (OpenAI client: extra_body={\"chat_template_kwargs\": {\"enable_thinking\": false}}),\n"
-            "# model name `ziglora`.\n")
+def serve_command(adapter: Path) -> str:
+    """How to serve `adapter` on this machine: scripts/serve.py picks `vllm serve` on a GPU and vLLM's CPU build
+    elsewhere, and fills in the base model, LoRA rank, context length and thinking-off template."""
+    repo = Path(__file__).resolve().parents[1]
+    path = adapter.resolve()
+    in_repo = path.relative_to(repo) if path.is_relative_to(repo) else path
+    return (f"make serve ADAPTER={shlex.quote(str(in_repo))}\n"
+            f"# or, from any directory: python {shlex.quote(str(repo / 'scripts' / 'serve.py'))} "
+            f"{shlex.quote(str(path))}\n"
+            "# The OpenAI-compatible API answers at http://127.0.0.1:8000/v1 as model `ziglora` (the adapter) "
+            "beside the base model;\n# thinking is off, as in training. `make eval` compares the two.\n")
 
 
 def loss_curve(report: dict, path: Path) -> None:
@@ -435,11 +442,12 @@ def save_adapter(s, model, tokenizer, report: dict) -> None:
     # built-in model keeps its short name, which scripts/serve.py resolves on whatever machine serves it.
     cfg["base_model_name_or_path"] = s.model
     write_json(cfg_path, cfg)
-    report["serve_command"] = serve_command(report["model_path"], out, s.lora_rank)
+    report["serve_command"] = serve_command(out)
     report["adapter_problems"] = adapter_problems(work)
     atomic_write_text(work / "serve_command.txt", report["serve_command"])
     loss_curve(report, work / "loss_curve.png")
     write_json(work / "train_report.json", report)
+    usual_permissions(work)  # safetensors writes adapter_model.safetensors 0600
     shutil.rmtree(out, ignore_errors=True)
     os.replace(work, out)
 
