@@ -35,7 +35,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - the http.server API
         if self.path.rstrip("/").endswith("/models"):
-            data = [{"id": m, "object": "model", "owned_by": "stand-in"} for m in self.server.models]
+            data = [{"id": m, "object": "model", "owned_by": "stand-in",
+                     **({"parent": self.server.parents[m]} if m in self.server.parents else {})}
+                    for m in self.server.models]
             self._json(200, {"object": "list", "data": data})
         else:
             self._json(404, {"error": {"message": f"no such path {self.path}"}})
@@ -88,16 +90,19 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     reply: Reply
     models: list[str]
+    parents: dict[str, str]
     requests: list[dict]
 
 
 class StandIn:
-    """`with StandIn(reply, models) as s:` serves at s.url (up to /v1) until the block ends."""
+    """`with StandIn(reply, models) as s:` serves at s.url (up to /v1) until the block ends. `parents` lists a
+    model as an adapter of another, as vLLM lists a LoRA module ({"id": adapter, "parent": base})."""
 
-    def __init__(self, reply: Reply, models: list[str]):
+    def __init__(self, reply: Reply, models: list[str], parents: dict[str, str] | None = None):
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.reply = reply
         self._server.models = models
+        self._server.parents = parents or {}
         self._server.requests = []
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
 
