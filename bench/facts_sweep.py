@@ -22,11 +22,9 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "scripts"))
-
-import evaluate  # noqa: E402 - scripts/evaluate.py: the prompt and the pass rule the real evaluation uses
 
 import train_lora  # noqa: E402
+from ziglora.facts import fact_passes, fact_prompt, load_facts  # noqa: E402 - the real evaluation's prompt and pass rule
 from ziglora.io import write_json  # noqa: E402
 
 DATA = REPO / "raw_data" / "zig-0.14.0"
@@ -73,9 +71,9 @@ def score(adapter: Path | None, max_new_tokens: int) -> dict:
     model.eval()
     result = {}
     for name in ("qa_heldout", "qa_recall"):
-        tasks = evaluate.load_facts(DATA / f"{name}.jsonl")
-        said = answers(model, tok, [evaluate.fact_prompt(t, "0.14.0") for t in tasks], max_new_tokens)
-        passed = [evaluate.fact_passes(t, a) for t, a in zip(tasks, said, strict=True)]
+        tasks = load_facts(DATA / f"{name}.jsonl")
+        said = answers(model, tok, [fact_prompt(t, "0.14.0") for t in tasks], max_new_tokens)
+        passed = [fact_passes(t, a) for t, a in zip(tasks, said, strict=True)]
         result[name] = {"passed": sum(passed), "total": len(tasks)}
         result[f"{name}_samples"] = [{"q": t.q, "passed": ok, "answer": a[:400]}
                                      for t, a, ok in list(zip(tasks, said, passed, strict=True))[:6]]
