@@ -319,3 +319,13 @@ def test_facts_split_open_book_and_kept(tmp_path, facts_file):
         assert proc.returncode == 0, proc.stderr
         assert len(server.requests) == asked + 1
         assert "compile-time known parameter" in server.requests[-1]["messages"][-1]["content"]
+
+
+def test_a_suite_is_one_module(tmp_path, monkeypatch):
+    """A module in the suites package that defines SUITE is all a new suite takes."""
+    import ziglora.suites
+
+    (tmp_path / "echo.py").write_text(
+        "from ziglora.evaluation import Suite\n\nclass Echo(Suite):\n    name = 'echo'\n\nSUITE = Echo()\n")
+    monkeypatch.setattr(ziglora.suites, "__path__", [*ziglora.suites.__path__, str(tmp_path)])
+    assert list(ziglora.suites.registry()) == ["facts", "exercism", "aider", "echo"]
