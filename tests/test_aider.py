@@ -129,9 +129,9 @@ def test_aider_suite_with_the_standin(tmp_path, answers):
     archive = tmp_path / "track.tar.gz"
     make_exercism_archive(archive, "fixture")
     out = tmp_path / "report"
-    proc = subprocess.run(
+    proc = subprocess.run(  # --output relative to evaluate.py's directory, not to Aider's
         [sys.executable, str(REPO / "scripts" / "evaluate.py"), "--suites", "aider", "--answers", answers,
-         "--exercism-archive", str(archive), "--output", str(out), "--jobs", "2", "--concurrency", "2"],
+         "--exercism-archive", str(archive), "--output", "report", "--jobs", "2", "--concurrency", "2"],
         cwd=tmp_path, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "eval_report.json").read_text())

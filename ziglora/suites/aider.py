@@ -155,7 +155,7 @@ class AiderSuite(Suite):
 
     def run(self, ctx: Context, model: str, ex: Exercise) -> tuple[Outcome, str]:
         start = time.monotonic()
-        logs = ctx.log_dir(model, self.name) / ex.slug
+        logs = (ctx.log_dir(model, self.name) / ex.slug).resolve()  # Aider runs in the exercise's repo
         shutil.rmtree(logs, ignore_errors=True)
         logs.mkdir(parents=True)
         results: list[RunResult] = []
