@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ziglora.evaluation import Context, Outcome, Suite
+from ziglora.evaluation import Context, Outcome, Suite, safe_name
 from ziglora.exercism import Exercise, load_exercises
 from ziglora.sandbox import RunResult, run_zig_test
 from ziglora.standin import StandIn
@@ -61,8 +61,7 @@ def whole_file_reply(filename: str, code: str) -> str:
 
 
 def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=ziglora", "-c", "user.email=eval@ziglora", *args], cwd=repo,
-                          check=True, capture_output=True, text=True).stdout
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
 
 
 class AiderSuite(Suite):
@@ -107,7 +106,7 @@ class AiderSuite(Suite):
             shutil.rmtree(self.settings_dir, ignore_errors=True)
 
     def _settings_file(self, model: str, name: str) -> Path:
-        return self.settings_dir / re.sub(r"[^A-Za-z0-9_.-]+", "_", model) / name
+        return self.settings_dir / safe_name(model) / name
 
     def _standin_reply(self, model: str, messages: list[dict]) -> str:
         """The reference solution (model 'reference') or the stub ('stub') of the exercise whose stub file Aider
@@ -168,7 +167,7 @@ class AiderSuite(Suite):
             for name, text in ((ex.stub_file, ex.stub), (ex.test_file, ex.test), ("INSTRUCTIONS.md", ex.instructions)):
                 (repo / name).write_text(text, encoding="utf-8")
             _git(repo, "init", "-q")
-            _git(repo, "config", "user.name", "ziglora")  # Aider asks for an identity otherwise
+            _git(repo, "config", "user.name", "ziglora")  # for our commits, and Aider asks for one otherwise
             _git(repo, "config", "user.email", "eval@ziglora")
             (repo / ".git" / "info").mkdir(exist_ok=True)
             (repo / ".git" / "info" / "exclude").write_text(".aider*\n")  # Aider's caches stay out of the diffs
