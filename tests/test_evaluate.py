@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -187,12 +188,15 @@ def test_harness_reference_passes_and_stub_fails(tmp_path, github_mirror, facts_
     assert (out / "eval_report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_endless_answer_is_killed_at_the_time_limit(tmp_path, monkeypatch):
+def test_endless_answer_is_killed_at_the_time_limit(monkeypatch):
     zig = ensure_zig("0.14.0")
     ex = EXERCISES["add-one"]
     files = {"test_add_one.zig": ex["test_add_one.zig"], "add_one.zig": ex[".meta/example.zig"]}
     assert run_zig_test(zig, files, "test_add_one.zig", 300).status == "passed"  # compiles here
-    # every temp dir the harness makes lands in tmp_path, so its processes are findable by their paths
+    # every temp dir the harness makes lands in a folder of this test's, so its processes are findable by their
+    # paths; one the sandbox's user (nobody) can reach, as the usual temp dir
+    tmp_path = Path(tempfile.mkdtemp(prefix="ziglora-endless-"))
+    tmp_path.chmod(0o755)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     files["add_one.zig"] = "pub fn addOne(x: i32) i32 {\n    _ = x;\n    while (true) {}\n}\n"
     result = run_zig_test(zig, files, "test_add_one.zig", 20)
@@ -207,6 +211,7 @@ def test_endless_answer_is_killed_at_the_time_limit(tmp_path, monkeypatch):
         except OSError:
             continue
     assert left == [], "the test binary outlived the time limit"
+    shutil.rmtree(tmp_path)
 
 
 # ---------------------------------------------------------------- the client

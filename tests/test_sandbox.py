@@ -35,6 +35,13 @@ def test_a_passing_program_passes_in_the_sandbox(zig):
     assert result.status == "passed", result.output
 
 
+def test_a_private_temp_dir_still_works(zig, tmp_path, monkeypatch):
+    """pytest's tmp_path sits in a folder only root may enter, like a TMPDIR inside a home directory."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    result = sandbox.run_zig_test(zig, {"test_ok.zig": PASSING}, "test_ok.zig", 120)
+    assert result.status == "passed", result.output
+
+
 def test_a_compile_error_is_told_apart_from_a_failing_test(zig):
     broken = 'test "x" {\n    undefined_name();\n}\n'
     result = sandbox.run_zig_test(zig, {"test_b.zig": broken}, "test_b.zig", 120)

@@ -24,6 +24,7 @@ import os
 import resource
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import time
@@ -133,6 +134,17 @@ def run_sandboxed(argv: list[str], workdir: Path, time_limit: float, limits: Lim
     return proc.returncode, out.decode("utf-8", "replace"), _reason(proc.returncode, limits, use_bwrap)
 
 
+def _workdir_parent() -> str | None:
+    """Where run folders go: the usual temp dir, unless `nobody` cannot reach it (e.g. TMPDIR inside a private
+    folder), then /tmp; bubblewrap, running as nobody, could not mount an unreachable folder."""
+    if os.geteuid() != 0:
+        return None
+    here = Path(tempfile.gettempdir()).resolve()
+    if all(p.stat().st_mode & stat.S_IXOTH for p in (here, *here.parents)):
+        return None
+    return "/tmp"
+
+
 def run_zig_test(zig: Zig, files: dict[str, str], test_file: str, time_limit: float,
                  limits: Limits = Limits()) -> RunResult:
     """Write `files` into a fresh temporary directory, compile `test_file`'s tests there, run them sandboxed.
@@ -141,7 +153,7 @@ def run_zig_test(zig: Zig, files: dict[str, str], test_file: str, time_limit: fl
     limit (shared by both) passes: an endless loop in generated code must not outlive the run.
     """
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="ziglora-eval-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ziglora-eval-", dir=_workdir_parent()) as tmp:
         work = Path(tmp)
         for name, text in files.items():
             (work / name).write_text(text, encoding="utf-8")
@@ -162,7 +174,8 @@ def run_zig_test(zig: Zig, files: dict[str, str], test_file: str, time_limit: fl
         left = max(time_limit - (time.monotonic() - start), 1.0)
         code, run_out, reason = run_sandboxed([f"./{binary}"], work, left, limits)
     output = out + run_out
-    if code is None:
+    if code is None:  # the limit covers compiling and running: name the whole of it
+        reason = f"killed: time limit of {time_limit:g} s reached"
         return RunResult("timeout", output + f"\n[{reason}]\n", time.monotonic() - start, reason)
     status = "passed" if code == 0 else "failed"
     if status == "failed":
