@@ -18,7 +18,7 @@ MODEL ?= $(if $(HAVE_GPU),Qwen/Qwen3-8B,smollm2-135m)
 RECIPE ?=
 ADAPTER ?= $(if $(filter smollm2-135m,$(MODEL)),smollm2-zig-lora,qwen3-zig-lora)
 
-.PHONY: all setup data train test lint serve eval aider facts-proof
+.PHONY: all setup data train test lint serve eval aider facts-proof sandbox
 
 all: setup data
 	$(MAKE) train RECIPE=$(or $(RECIPE),$(if $(HAVE_GPU),,recipes/smoke.yaml))
@@ -54,19 +54,29 @@ SERVE_DEPS := $(if $(HAVE_GPU),,$(VLLM_VENV)/.stamp)
 serve: setup $(SERVE_DEPS)
 	$(PY) scripts/serve.py $(ADAPTER)
 
-# Base model vs adapter on every suite, against the server `make serve` started.
+# The sandbox for model-written programs (ziglora/sandbox.py) needs bubblewrap, a Debian package. Without it
+# evaluate.py still runs them, under resource limits only, and its report says so.
+sandbox:
+	command -v bwrap >/dev/null || { apt-get update -q && apt-get install -y -q bubblewrap; }
+
+# Base model vs adapter on every suite (facts, exercism, aider), against the server `make serve` started.
 BASE_URL ?= http://127.0.0.1:8000/v1
 # MODELS (comma-separated) defaults to every model the server lists: the base model and `ziglora`.
 MODELS ?=
 EVAL_DIR ?= out/eval
-eval: setup
-	$(PY) scripts/evaluate.py --zig-version $(ZIG_VERSION) --base-url $(BASE_URL) --models "$(MODELS)" --output $(EVAL_DIR)
+# EXERCISM_ARCHIVE: a local exercism/zig commit archive where GitHub is out of reach; EVAL_ARGS: any other option
+EXERCISM_ARCHIVE ?=
+EVAL_ARGS ?=
+eval: setup sandbox $(AIDER_VENV)/.stamp
+	$(PY) scripts/evaluate.py --zig-version $(ZIG_VERSION) --base-url $(BASE_URL) --models "$(MODELS)" \
+	  --suites facts,exercism,aider --output $(EVAL_DIR) $(if $(EXERCISM_ARCHIVE),--exercism-archive $(EXERCISM_ARCHIVE)) \
+	  $(EVAL_ARGS)
 
 # Aider on the served adapter, with the repo's .aider.conf.yml (model hosted_vllm/ziglora and its settings).
 aider: $(AIDER_VENV)/.stamp
 	HOSTED_VLLM_API_BASE=$(BASE_URL) $(AIDER_VENV)/bin/aider
 
-test: setup $(VLLM_VENV)/.stamp $(AIDER_VENV)/.stamp
+test: setup sandbox $(VLLM_VENV)/.stamp $(AIDER_VENV)/.stamp
 	$(PY) -m pytest -q
 
 lint: setup

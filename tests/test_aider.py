@@ -1,19 +1,24 @@
 """Aider (from .venv-aider) with the repo's own settings files, talking to the real vLLM server through a
-recording HTTP proxy on 127.0.0.1: the proxy shows what Aider really sent, body and all."""
+recording HTTP proxy on 127.0.0.1: the proxy shows what Aider really sent, body and all. Then the aider suite
+of scripts/evaluate.py: the real Aider against the stand-in server (ziglora/standin.py) on a small track."""
 from __future__ import annotations
 
 import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import requests
+from test_evaluate import make_exercism_archive
 from test_serve_vllm import lora_adapter_dir  # noqa: F401 - the adapter fixture shared with that file
 from vllm_server import vllm_server
+
+from ziglora.standin import StandIn
 
 REPO = Path(__file__).resolve().parents[1]
 AIDER = REPO / ".venv-aider" / "bin" / "aider"
@@ -90,3 +95,62 @@ def test_aider_sends_the_settings_to_the_adapter(proxy, tmp_path):
     assert body["temperature"] == 0.7 and body["top_p"] == 0.8 and body["top_k"] == 20
     assert body["chat_template_kwargs"] == {"enable_thinking": False}
     assert any(MESSAGE in (m.get("content") or "") for m in body["messages"] if isinstance(m.get("content"), str))
+
+
+# ---------------------------------------------------------------- the aider suite against the stand-in server
+
+
+def test_standin_answers_litellm_streamed_and_not():
+    """LiteLLM itself (Aider's client, from .venv-aider) reads the stand-in's answer both ways it asks."""
+    if not AIDER.is_file():
+        pytest.fail(f"{AIDER} missing: `make test` installs it (target .venv-aider/.stamp)")
+    script = (
+        "import sys, litellm\n"
+        "kw = dict(model='hosted_vllm/reference', api_base=sys.argv[1], messages=[{'role': 'user', 'content': 'hi'}])\n"
+        "whole = litellm.completion(stream=False, **kw)\n"
+        "parts = ''.join(c.choices[0].delta.content or '' for c in litellm.completion(stream=True, **kw))\n"
+        "print(repr(whole.choices[0].message.content)); print(repr(parts)); print(whole.usage.completion_tokens)\n"
+    )
+    reply = "x.zig\n```zig\n" + "const a = 1;\n" * 40 + "```\n"  # longer than one streamed chunk
+    with StandIn(lambda model, messages: reply, ["reference"]) as server:
+        proc = subprocess.run([str(AIDER.parent / "python"), "-c", script, server.url], capture_output=True,
+                              text=True, timeout=300, env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    whole, streamed, completion_tokens = proc.stdout.strip().splitlines()
+    assert whole == streamed == repr(reply)
+    assert int(completion_tokens) == len(reply) // 4
+    assert [r["stream"] for r in server.requests] == [False, True]
+
+
+@pytest.mark.parametrize("answers", ["reference", "stub"])
+def test_aider_suite_with_the_standin(tmp_path, answers):
+    """The real Aider edits each exercise of a small exercism-layout track through the stand-in: the reference
+    solutions pass on the first try, the unchanged stubs fail both tries (the second one sees the test output)."""
+    archive = tmp_path / "track.tar.gz"
+    make_exercism_archive(archive, "fixture")
+    out = tmp_path / "report"
+    proc = subprocess.run(  # --output relative to evaluate.py's directory, not to Aider's
+        [sys.executable, str(REPO / "scripts" / "evaluate.py"), "--suites", "aider", "--answers", answers,
+         "--exercism-archive", str(archive), "--output", "report", "--jobs", "2", "--concurrency", "2"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "eval_report.json").read_text())
+    [row] = report["results"]
+    expect = 2 if answers == "reference" else 0
+    assert (row["suite"], row["pass@1"], row["pass@2"], row["total"], row["skipped"]) == ("aider", expect, expect, 2, 1)
+    tasks = {t["task"]: t for t in report["tasks"]}
+    logs = out / "logs" / answers / "aider" / "add-one"
+    if answers == "reference":
+        assert tasks["add-one"]["metrics"]["tries"] == 1 and tasks["add-one"]["metrics"]["replies"] == 1
+        assert "+    return x + 1;" in (logs / "diff-1.patch").read_text()  # Aider applied the reply
+        assert "not compiled 0 % of 2 tries" in row["note"]
+    else:
+        assert all(t["metrics"]["tries"] == 2 and t["metrics"]["not_compiled"] == 2 for t in tasks.values())
+        assert "implement addOne" in (logs / "test-1.txt").read_text()  # the stub's @compileError failed it
+        # the second try carried the first try's test output and the first chat to the model
+        second = (logs / "llm-history.txt").read_text().split("TO LLM")[-1]
+        assert "implement addOne" in second and "Return the number after `x`." in second
+        assert "not compiled 100 % of 4 tries" in row["note"]
+    assert tasks["add-one"]["metrics"]["prompt_tokens"] > 0 and "not applied 0 %" in row["note"]
+    assert (logs / "chat.md").is_file() and (logs / "aider-1.txt").is_file()
+    assert "| aider |" in (out / "eval_report.md").read_text()

