@@ -128,6 +128,16 @@ def built_014(mirror: Site, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "zig-0.14.0"
 
 
+@pytest.fixture(scope="session")
+def built_0152(mirror: Site, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """raw_data/zig-0.15.2 with the release notes (those of 0.15.1) built once from the mirror."""
+    root = tmp_path_factory.mktemp("raw_data")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ZIG_SITE_URL", f"{mirror.url}/ziglang.org")
+        assert run_script("build_release_notes", "--zig-version", "0.15.2", "--out-root", str(root)) == 0
+    return root / "zig-0.15.2"
+
+
 def _test_cache() -> Path:
     return Path(os.environ.get("ZIGLORA_TEST_CACHE", REPO / ".cache" / "test-assets"))
 

@@ -20,6 +20,9 @@ from ziglora.io import read_jsonl
 EVALS = REPO / "evals"
 EVAL_FILES = sorted(EVALS.rglob("*.jsonl"))
 NATURAL_014 = EVALS / "zig-0.14.0" / "natural.jsonl"
+# Every release's natural questions, and the fixture that builds that release's notes to check them against.
+NATURAL = {p.parent.name.removeprefix("zig-"): p for p in sorted(EVALS.glob("zig-*/natural.jsonl"))}
+BUILT = {"0.14.0": "built_014", "0.15.2": "built_0152"}
 RETAIN = EVALS / "retain.jsonl"
 # Fields each kind of file must carry, with the values allowed (None: any non-empty value).
 SCHEMAS = {
@@ -55,32 +58,43 @@ def test_records_are_well_formed(path: Path) -> None:
             assert allowed is None or rec[key] in allowed, f"{rec['id']}: {key}={rec[key]!r}"
 
 
-def natural() -> list[dict]:
-    return list(read_jsonl(NATURAL_014))
+@pytest.fixture(params=sorted(NATURAL))
+def release(request: pytest.FixtureRequest) -> str:
+    return request.param
 
 
-def test_natural_splits_are_disjoint_and_both_used() -> None:
-    records = natural()
+@pytest.fixture
+def built(request: pytest.FixtureRequest, release: str) -> Path:
+    assert release in BUILT, f"add a fixture building the Zig {release} notes to BUILT"
+    return request.getfixturevalue(BUILT[release])
+
+
+def natural(release: str) -> list[dict]:
+    return list(read_jsonl(NATURAL[release]))
+
+
+def test_natural_splits_are_disjoint_and_both_used(release: str) -> None:
+    records = natural(release)
     assert len(records) >= 100
-    dev, test = load_facts(NATURAL_014, "dev"), load_facts(NATURAL_014, "test")
+    dev, test = load_facts(NATURAL[release], "dev"), load_facts(NATURAL[release], "test")
     assert dev and test and len(dev) + len(test) == len(records)
     assert {t.id for t in dev} & {t.id for t in test} == set()
     assert {t.q.strip().lower() for t in dev} & {t.q.strip().lower() for t in test} == set()
     assert 0.25 <= len(dev) / len(records) <= 0.5  # dev guides choices; most questions stay for the test
 
 
-def test_natural_reverse_share() -> None:
-    records = natural()
+def test_natural_reverse_share(release: str) -> None:
+    records = natural(release)
     reverse = sum(r["direction"] == "reverse" for r in records)
     assert 0.15 <= reverse / len(records) <= 0.30
     for split in ("dev", "test"):  # the reversal curse shows in both splits, not only one
         assert any(r["direction"] == "reverse" and r["split"] == split for r in records)
 
 
-def test_natural_sections_exist_and_titles_stay_unnamed(built_014: Path) -> None:
-    titles = {tuple(r["title_path"]) for r in read_jsonl(built_014 / "release_notes_sections.jsonl")}
+def test_natural_sections_exist_and_titles_stay_unnamed(release: str, built: Path) -> None:
+    titles = {tuple(r["title_path"]) for r in read_jsonl(built / "release_notes_sections.jsonl")}
     covered = set()
-    for rec in natural():
+    for rec in natural(release):
         path = tuple(rec["section"])
         assert path in titles, f"{rec['id']}: no release-notes section {list(path)}"
         covered.add(path)
@@ -90,17 +104,17 @@ def test_natural_sections_exist_and_titles_stay_unnamed(built_014: Path) -> None
     assert len(covered) >= len(titles) // 2, "questions should spread over the notes, not cluster"
 
 
-def test_generator_never_sees_natural_questions(built_014: Path, tmp_path: Path) -> None:
-    """build_qa.py on the real 0.14.0 notes: none of its questions or answers contains a natural question."""
-    release = tmp_path / "zig-0.14.0"
-    release.mkdir()
-    shutil.copy(built_014 / "release_notes_sections.jsonl", release)
-    assert run_script("build_qa", "--zig-version", "0.14.0", "--out-root", str(tmp_path)) == 0
+def test_generator_never_sees_natural_questions(release: str, built: Path, tmp_path: Path) -> None:
+    """build_qa.py on the real notes: none of its questions or answers contains a natural question."""
+    out = tmp_path / built.name
+    out.mkdir()
+    shutil.copy(built / "release_notes_sections.jsonl", out)
+    assert run_script("build_qa", "--zig-version", release, "--out-root", str(tmp_path)) == 0
     produced = []
     for name in ("qa_train.jsonl", "qa_heldout.jsonl", "qa_recall.jsonl"):
-        for rec in read_jsonl(release / name):
+        for rec in read_jsonl(out / name):
             produced += [m["content"] for m in rec.get("messages", [])] + [rec.get("q", ""), rec.get("answer", "")]
     text = "\n".join(produced).lower()
     assert len(text) > 10_000  # the generator did produce its Q&A
-    leaked = [r["id"] for r in natural() if r["q"].strip().lower() in text]
+    leaked = [r["id"] for r in natural(release) if r["q"].strip().lower() in text]
     assert not leaked, f"natural questions found in the generator's output: {leaked}"

@@ -1,4 +1,5 @@
-"""The hand-written Zig 0.14.0 prompts: well-formed, and every code block accepted by the real 0.14.0 compiler.
+"""The hand-written prompts (prompts/zig-<ver>.jsonl, one file per release): well-formed, and every code block
+accepted by the real compiler of that file's release.
 
 Each record says how its ```zig blocks are checked (`check`, default "test"):
 - "test": every block is a complete file that passes `zig test`;
@@ -21,15 +22,25 @@ import pytest
 
 from ziglora.zig import Zig, ensure_zig
 
-PROMPTS = Path(__file__).resolve().parents[1] / "prompts" / "zig-0.14.0.jsonl"
+PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+# The release each file is about, from its name: zig-<ver>.jsonl
+RELEASES = sorted(p.name.removeprefix("zig-").removesuffix(".jsonl") for p in PROMPTS_DIR.glob("zig-*.jsonl"))
 TOPICS = {"release", "language", "stdlib", "build", "toolchain"}
 CHECKS = {"test", "run", "build", "ast-check"}
 FENCE = re.compile(r"```(\w*)\n(.*?)```", re.DOTALL)
 TIMEOUT_S = 300
 
 
-def load() -> list[dict]:
-    lines = PROMPTS.read_text(encoding="utf-8").splitlines()
+# Per release, code its compiler must refuse (a feature the release removed), so that the check can be seen to fail.
+REMOVED_IN = {
+    "0.14.0": "fn f() void {\n    @setCold(true);\n}\ntest { f(); }\n",
+    "0.15.2": "const S = struct {\n    pub usingnamespace struct {\n        pub const x = 1;\n    };\n};\n"
+              "test { _ = S.x; }\n",
+}
+
+
+def load(version: str) -> list[dict]:
+    lines = (PROMPTS_DIR / f"zig-{version}.jsonl").read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines if line.strip()]
 
 
@@ -37,8 +48,13 @@ def blocks(completion: str, lang: str) -> list[str]:
     return [code for fence_lang, code in FENCE.findall(completion) if fence_lang == lang]
 
 
-def test_records_are_well_formed():
-    records = load()
+def test_every_release_has_prompts():
+    assert {"0.14.0", "0.15.2"} <= set(RELEASES)
+
+
+@pytest.mark.parametrize("version", RELEASES)
+def test_records_are_well_formed(version):
+    records = load(version)
     assert len(records) >= 60
     prompts = [r["prompt"] for r in records]
     assert len(set(prompts)) == len(prompts), "duplicate prompts"
@@ -57,9 +73,14 @@ def test_records_are_well_formed():
     assert {r["topic"] for r in records} == TOPICS
 
 
+@pytest.fixture(scope="session", params=RELEASES)
+def release(request) -> str:
+    return request.param
+
+
 @pytest.fixture(scope="session")
-def zig() -> Zig:
-    return ensure_zig("0.14.0")
+def zig(release) -> Zig:
+    return ensure_zig(release)
 
 
 @pytest.fixture(scope="session")
@@ -104,8 +125,8 @@ def jobs_of(records: list[dict], root: Path) -> list[tuple[str, list[str], Path]
     return jobs
 
 
-def test_every_code_block_is_accepted_by_zig_0_14_0(zig, zig_env, tmp_path):
-    records = load()
+def test_every_code_block_is_accepted_by_its_release(release, zig, zig_env, tmp_path):
+    records = load(release)
     jobs = jobs_of(records, tmp_path)
     assert len(jobs) >= 60
 
@@ -127,8 +148,9 @@ def test_every_code_block_is_accepted_by_zig_0_14_0(zig, zig_env, tmp_path):
     assert not failures, "\n\n".join(failures)
 
 
-def test_harness_rejects_code_zig_0_14_0_refuses(zig, zig_env, tmp_path):
-    # The check must be able to fail: @setCold was removed in 0.14.0.
-    bad = {"completion": "```zig\nfn f() void {\n    @setCold(true);\n}\ntest { f(); }\n```", "topic": "language"}
+def test_harness_rejects_code_the_release_refuses(release, zig, zig_env, tmp_path):
+    # The check must be able to fail: each release's compiler refuses a feature that release removed.
+    assert release in REMOVED_IN, f"add to REMOVED_IN code that Zig {release} refuses"
+    bad = {"completion": f"```zig\n{REMOVED_IN[release]}```", "topic": "language"}
     [(_, args, cwd)] = jobs_of([bad], tmp_path)
     assert zig.run(args, cwd=cwd, timeout=TIMEOUT_S, env=zig_env).returncode != 0
