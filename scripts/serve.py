@@ -23,13 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script without installing the package
 
 from ziglora.models import BUILT_IN, converted_dir  # noqa: E402
+from ziglora.serving import SERVED_NAME, THINKING_OFF, VLLM_LORA_RANKS  # noqa: E402
 
-ADAPTER_NAME = "ziglora"
-# vLLM 0.32's LoRAConfig.max_lora_rank is Literal[1, 8, 16, 32, 64, 128, 256, 320, 512].
-VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
-# Same as training (DESIGN.md): Qwen3's template without the <think> block. vLLM applies these
-# to every chat request; a request's own chat_template_kwargs still override them.
-CHAT_TEMPLATE_KWARGS = {"enable_thinking": False}
 # 24 GB card: 16.4 GB of bf16 weights leave ~4 GiB of KV cache at 0.90 (README.md, "Serving").
 DEFAULT_MAX_MODEL_LEN = 16384
 DEFAULT_GPU_MEMORY_UTILIZATION = 0.90
@@ -106,7 +101,7 @@ def build_command(args: argparse.Namespace, config: dict, on_gpu: bool) -> list[
         launcher = ["vllm", "serve", base]
     else:
         launcher = [str(args.python), "-m", "vllm.entrypoints.openai.api_server", "--model", base]
-    lora_module = {"name": ADAPTER_NAME, "path": str(args.adapter.resolve()), "base_model_name": name}
+    lora_module = {"name": SERVED_NAME, "path": str(args.adapter.resolve()), "base_model_name": name}
     cmd = [
         *launcher, *naming,
         "--host", args.host, "--port", str(args.port),
@@ -114,7 +109,8 @@ def build_command(args: argparse.Namespace, config: dict, on_gpu: bool) -> list[
         "--max-lora-rank", str(lora_rank_limit(config["r"])),
         "--max-loras", "1",
         "--max-model-len", str(context_length(args.max_model_len, base, name)),
-        "--default-chat-template-kwargs", json.dumps(CHAT_TEMPLATE_KWARGS),
+        # as in training: vLLM applies it to every chat request; a request's own kwargs still override it
+        "--default-chat-template-kwargs", json.dumps(THINKING_OFF),
     ]
     if on_gpu:
         cmd += ["--gpu-memory-utilization", str(args.gpu_memory_utilization)]

@@ -16,10 +16,11 @@ from typing import Any
 
 import requests
 
+from ziglora.serving import THINKING_OFF
 from ziglora.zig import Zig, ensure_zig
 
-# Same as training (DESIGN.md): Qwen3 answers without a <think> block.
-CHAT_TEMPLATE_KWARGS = {"enable_thinking": False}
+# Same as training and serving (ziglora/serving.py): Qwen3 answers without a <think> block.
+CHAT_TEMPLATE_KWARGS = THINKING_OFF
 
 
 class EndpointDown(RuntimeError):
