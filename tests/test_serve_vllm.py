@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from test_evaluate import facts_file, github_mirror  # noqa: F401 - fixtures shared with that file
+from test_evaluate import FACTS, facts_file, github_mirror  # noqa: F401 - fixtures shared with that file
 from vllm_server import trained_adapter, vllm_server
 
 from ziglora.facts import FactTask, fact_passes, fact_prompt
@@ -121,7 +121,8 @@ def test_evaluate_runs_every_suite_against_the_server(server, tmp_path, github_m
     assert proc.returncode == 0, proc.stderr
     rows = json.loads((out / "eval_report.json").read_text())["results"]
     assert {(r["model"], r["suite"], r["total"], r["skipped"]) for r in rows} == {
-        (m, s, 2, 1 if s == "exercism" else 0) for m in (server.base_model, "ziglora") for s in ("facts", "exercism")}
+        (m, s, len(FACTS) if s == "facts" else 2, 1 if s == "exercism" else 0)
+        for m in (server.base_model, "ziglora") for s in ("facts", "exercism")}
     # one log per model, suite and task, each holding what the server answered
     logs = sorted(p.relative_to(out / "logs").parts for p in (out / "logs").rglob("*.log"))
     assert len(logs) == 8 and ("ziglora", "exercism", "add-one.log") in logs

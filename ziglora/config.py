@@ -64,12 +64,24 @@ def read_recipe(path: Path, cls: type) -> dict:
         raise ConfigError(f"--config {path}: not valid YAML ({e})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"--config {path}: expected a mapping of setting: value")
-    names = {f.name for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
     settings = {str(k).replace("-", "_"): v for k, v in data.items()}
-    unknown = sorted(set(settings) - names)
+    unknown = sorted(set(settings) - set(hints))
     if unknown:
         raise ConfigError(f"--config {path}: unknown settings {', '.join(unknown)}; see --help")
-    return settings
+    return {name: _as_type(value, _scalar_type(hints[name]), path, name) for name, value in settings.items()}
+
+
+def _as_type(value, kind: type, path: Path, name: str):
+    """A recipe's value as its flag would parse it: `max_epochs: 7` is the float 7.0, as `--max-epochs 7` is."""
+    if value is None or isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    if kind is bool or isinstance(value, bool):
+        raise ConfigError(f"--config {path}: {name}: expected {kind.__name__}, got {value!r}")
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--config {path}: {name}: expected {kind.__name__}, got {value!r}") from None
 
 
 def parse_settings(cls: type, argv: list[str] | None, description: str) -> tuple[object, Path | None]:
