@@ -16,6 +16,7 @@ table, losses, dev/retain curve, stop reason, tokens/s, memory, settings), loss_
 """
 from __future__ import annotations
 
+import importlib.util
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,6 +184,8 @@ class Settings:
         self.max_epochs = self.max_epochs or size.max_epochs
         if self.gradient_checkpointing is None:
             self.gradient_checkpointing = size.gradient_checkpointing
+        if self.packing == "auto":
+            self.packing = "padding_free" if importlib.util.find_spec("flash_attn") else "rows"
 
 
 def parse(argv: list[str] | None = None) -> tuple[Settings, Path | None]:

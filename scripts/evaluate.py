@@ -24,10 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script without installing the package
 
-from ziglora.evaluation import CHAT_TEMPLATE_KWARGS, Client, Context, EndpointDown, Outcome, Suite  # noqa: E402
+from ziglora.evaluation import Client, Context, EndpointDown, Outcome, Suite  # noqa: E402
 from ziglora.io import atomic_write_text, write_json  # noqa: E402
 from ziglora.progress import Progress  # noqa: E402
 from ziglora.sandbox import isolation  # noqa: E402
+from ziglora.serving import THINKING_OFF  # noqa: E402
 from ziglora.site import resolve_version  # noqa: E402
 from ziglora.suites import registry  # noqa: E402
 from ziglora.versions import DEFAULT_VERSION  # noqa: E402
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "zig_version": args.zig_version, "base_url": args.base_url if client else None, "answers": args.answers,
         "base_model": base, "sandbox": sandbox,
-        "settings": {"temperature": 0.0, "max_tokens": args.max_tokens, "chat_template_kwargs": CHAT_TEMPLATE_KWARGS,
+        "settings": {"temperature": 0.0, "max_tokens": args.max_tokens, "chat_template_kwargs": THINKING_OFF,
                      "test_timeout_s": args.test_timeout},
         "results": rows,
         "tasks": [{"model": o.model, "suite": o.suite, "task": o.task, "passed": o.passed, "pass@1": o.pass1,

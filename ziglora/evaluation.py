@@ -19,9 +19,6 @@ import requests
 from ziglora.serving import THINKING_OFF
 from ziglora.zig import Zig, ensure_zig
 
-# Same as training and serving (ziglora/serving.py): Qwen3 answers without a <think> block.
-CHAT_TEMPLATE_KWARGS = THINKING_OFF
-
 
 class EndpointDown(RuntimeError):
     pass
@@ -58,7 +55,7 @@ class Client:
     def chat(self, model: str, prompt: str) -> str:
         body = {
             "model": model, "messages": [{"role": "user", "content": prompt}], "temperature": 0.0,
-            "max_tokens": self.max_tokens, "chat_template_kwargs": CHAT_TEMPLATE_KWARGS,
+            "max_tokens": self.max_tokens, "chat_template_kwargs": THINKING_OFF,  # as in training and serving
         }
         for attempt in range(self.retries + 1):
             try:

@@ -279,10 +279,6 @@ def train(s, be: Backend, recipe: Path | None = None, extra_callbacks: tuple = (
     release = read_release(s)
     version = release[0]["zig_version"]
     dev, retain, dev_file = probe_questions(s, version)
-    if s.packing == "auto":
-        import importlib.util
-
-        s.packing = "padding_free" if importlib.util.find_spec("flash_attn") else "rows"
     t0 = time.perf_counter()
     model, tokenizer = load_model(s, be)
     load_s = time.perf_counter() - t0
@@ -388,11 +384,10 @@ def train(s, be: Backend, recipe: Path | None = None, extra_callbacks: tuple = (
 def serve_command(adapter: Path) -> str:
     """How to serve `adapter` on this machine: scripts/serve.py picks `vllm serve` on a GPU and vLLM's CPU build
     elsewhere, and fills in the base model, LoRA rank, context length and thinking-off template."""
-    repo = Path(__file__).resolve().parents[1]
     path = adapter.resolve()
-    in_repo = path.relative_to(repo) if path.is_relative_to(repo) else path
+    in_repo = path.relative_to(REPO) if path.is_relative_to(REPO) else path
     return (f"make serve ADAPTER={shlex.quote(str(in_repo))}\n"
-            f"# or, from any directory: python {shlex.quote(str(repo / 'scripts' / 'serve.py'))} "
+            f"# or, from any directory: python {shlex.quote(str(REPO / 'scripts' / 'serve.py'))} "
             f"{shlex.quote(str(path))}\n"
             "# The OpenAI-compatible API answers at http://127.0.0.1:8000/v1 as model `ziglora` (the adapter) "
             "beside the base model;\n# thinking is off, as in training. `make eval` compares the two.\n")
