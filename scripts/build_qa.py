@@ -129,6 +129,33 @@ NEW_FORMS = (
     "What did Zig code write before `{t}` came in with Zig {ver}?",
     "Before Zig {ver}, what did people use where they now use {t}?",
 )
+# Cloze questions (the sentence asked back with one of its names or numbers replaced by "what") start with one of
+# these leads, or none; keyword questions name a few of a fact's content words in one of these forms.
+CLOZE_LEADS = ("", "", "In Zig {ver}, ", "According to the Zig {ver} release notes, ", "Zig {ver} question: ",
+               "Since Zig {ver}, ")
+KEYWORD_FORMS = (
+    "What do the Zig {ver} release notes say about {kw}?",
+    "What changed in Zig {ver} regarding {kw}?",
+    "Zig {ver}: what should I know about {kw}?",
+    "Is there anything in Zig {ver} about {kw}?",
+    "What's the story with {kw} in Zig {ver}?",
+    "I read something about {kw} in the Zig {ver} notes. What was it?",
+    "Can you explain what Zig {ver} says about {kw}?",
+    "How do {kw} fit together in Zig {ver}?",
+)
+MAX_BLANKS = 3  # cloze targets per fact: its names first, then numbers
+MAX_BLANK_CHARS = 60  # a longer code span is a snippet, not a name to ask for
+MIN_FACT_KEYWORDS = 4  # content words a sentence without a distinctive term needs to be a fact (names lists have 1-3)
+NUMBER = re.compile(r"(?<![\w.@-])\d[\d,]*(?:\.\d+)*(?:\s?(?:ms|KiB|MiB|GiB|KB|MB|GB|bytes|%))?(?![\w.-]*\w)")
+KEYWORD = re.compile(r"`[^`\n]+`|[A-Za-z][\w.+-]*[\w+]|[A-Za-z]")
+CLAUSE_EDGE = re.compile(r"(?<=[,;:.])\s+(?!`)")  # where a cloze crop may start or end (not inside a name list)
+TABLE_RULE = re.compile(r"\|?(?:\s*:?-{3,}:?\s*\|)+\s*:?(?:-{3,}:?)?\s*")
+OPTION_LINE = re.compile(r"^\s*(--?[a-z][\w-]*(?:[ =]<[^>]+>)?)\s{2,}(\S.*)$")  # "  --watch     Continuously …"
+STOPWORDS = set("""a an the and or but if then else when while of to in on at by for with from into onto over under
+about as is are was were be been being it its this that these those there here which who whom whose what where why
+how not no nor so than too very can could should would may might must will shall do does did done has have had
+having all any both each few more most other some such only own same just also now new now one two use used uses
+using via per like unlike e.g i.e etc we our you your they their them he she his her i me my mine""".split())
 MAX_NAME_TITLE_WORDS = 3  # "SmpAllocator", "WriteFile Step": a title that names one thing, not a change
 MAX_TERM_TOPICS = 3  # 0.14.0: `LazyPath` and `WriteFile` are in 3 topics, none in more; a guard for other notes
 # Asked about the old name (answered with the new one), about the new name, or about a name not in a change.
@@ -286,11 +313,12 @@ def held_out_indices(n: int, share: float, seed: int, key: str) -> set[int]:
 
 class Fact(NamedTuple):
     id: str
-    sentence: str  # one prose sentence of the section, links and emphasis cleaned, inline code kept
-    terms: list[str]  # its distinctive terms, in order of appearance
+    sentence: str  # one prose sentence, table row or option line of the section; links and emphasis cleaned
+    terms: list[str]  # its distinctive terms, in order of appearance (may be none)
     direction: dict[str, str]  # term -> "old" | "new" | "about"
     code: str | None  # the section's smallest Zig block using one of the terms (never one showing a replaced name)
     section: list[str]
+    blanks: list[str]  # what a cloze question asks for: distinctive terms, numbers, other code spans
 
 
 def clean_prose(text: str) -> str:
@@ -401,24 +429,121 @@ def fact_code(section: Section, terms: list[str], replaced: set[str]) -> str | N
     return min(fitting, key=len).rstrip() if fitting else None
 
 
+def table_rows(markdown: str) -> list[str]:
+    """Each body row of a Markdown table as one fact: the first column's header and cell, then every other
+    filled cell under its column's name ("Target `x86_64-linux`: Tier 1, Linker 🟢, …"). A user asks "which tier
+    is riscv64-linux in?", which only a row answers. Rows with one filled cell (separators such as `* * *`)
+    say nothing and are left out."""
+    found = []
+    for block in re.split(r"\n\s*\n", FENCE.sub("\n\n", markdown)):
+        lines = [line.strip() for line in block.splitlines() if line.strip().startswith("|")]
+        if len(lines) < 3 or not TABLE_RULE.fullmatch(lines[1]):
+            continue
+        header = [clean_prose(c) for c in lines[0].strip("|").split("|")]
+        for line in lines[2:]:
+            cells = [clean_prose(c) for c in line.strip("|").split("|")]
+            filled = [(h, c) for h, c in zip(header, cells, strict=False) if c]
+            if len(filled) >= 2 and cells[0]:
+                found.append(f"{header[0]} {cells[0]}: " + ", ".join(f"{h} {c}" for h, c in filled[1:]) + ".")
+    return found
+
+
+def option_lines(section: Section) -> list[str]:
+    """`--help` excerpts in the section's code blocks, one fact per option: "`--watch`: Continuously rebuild when
+    source files are modified." (asked as "which flag keeps rebuilding?")."""
+    found = []
+    for block in section.other_code:
+        for line in block.splitlines():
+            if m := OPTION_LINE.match(line):
+                found.append(f"`{m.group(1)}`: {m.group(2).strip().rstrip('.')}.")
+    return found
+
+
+def keywords(sentence: str) -> list[str]:
+    """The sentence's content words in order: its code spans (kept in backticks) and the plain words that are
+    not function words, each once."""
+    words = [m.group() for m in KEYWORD.finditer(sentence)]
+    kept = [w for w in words if w.startswith("`") or (len(w) >= 3 and w.lower() not in STOPWORDS)]
+    return list(dict.fromkeys(kept))
+
+
+def blanks_of(sentence: str, terms: list[str]) -> list[str]:
+    """What a cloze question about the sentence can ask for, at most MAX_BLANKS: the code spans that hold a
+    distinctive term (the whole span, `@branchHint(.cold)`, so the question stays readable), the distinctive
+    terms of the plain prose, then numbers (`3,467 commits`, `50ms`), then the other short code spans."""
+    spans = [s for s in INLINE_CODE.findall(sentence) if len(s) <= MAX_BLANK_CHARS and not is_hash_like(s)]
+    with_term = [s for s in spans if any(re.search(term_regex(t), s) for t in terms)]
+    plain = INLINE_CODE.sub(lambda m: " " * len(m.group()), sentence)
+    prose_terms = [t for t in terms if re.search(term_regex(t), plain)]
+    numbers = [m.group() for m in NUMBER.finditer(plain)]
+    return list(dict.fromkeys([*with_term, *prose_terms, *numbers, *spans]))[:MAX_BLANKS]
+
+
+def cloze(sentence: str, blank: str, version: str, rng: random.Random) -> str:
+    """The sentence asked back with `blank` replaced by a question word ("… have been renamed to what?"): the
+    clause around the blank always, the clauses before and after it at random, and at random a lead naming the
+    release. A user's question shares some of a fact's words, never all: the crops teach the fact from parts."""
+    quoted = f"`{blank}`"
+    at = sentence.find(quoted)
+    if at < 0:
+        quoted = blank
+        at = re.search(rf"(?<![\w@`.-]){re.escape(blank)}(?![\w`])", sentence).start()
+    before, after = sentence[:at], sentence[at + len(quoted):]
+    lead = rng.choice(CLOZE_LEADS).format(ver=version)
+    if not before.strip() and after.startswith(":"):  # "`--watch`: Continuously rebuild …", a list item's name
+        return lead + ("w" if lead else "W") + f"hat is this: {after[1:].strip().rstrip(' .')}?"
+    counted = NUMBER.fullmatch(blank) and not re.search(r"[a-zA-Z%]", blank) and re.match(r"\s+[a-z]+s\b", after)
+    left, right = CLAUSE_EDGE.split(before), CLAUSE_EDGE.split(after)
+    # the fewer clauses the likelier (the smaller of two draws): most crops are a clause or two
+    left = left[len(left) - 1 - min(rng.randrange(len(left)), rng.randrange(len(left))):]
+    right = right[:1 + min(rng.randrange(len(right)), rng.randrange(len(right)))]
+    text = (" ".join(left) + ("how many" if counted else "what") + " ".join(right)).strip()
+    text = text.rstrip(" .,;:!") + "?"
+    if lead and re.match(r"(?!Zig\b)[A-Z][a-z]*\b(?![.`])", text):  # "The … " continues the lead as "…, the …"
+        text = text[0].lower() + text[1:]
+    elif not lead:
+        text = text[0].upper() + text[1:]
+    return lead + text
+
+
+def keyword_question(words: list[str], version: str, rng: random.Random) -> str:
+    """A question naming two or three of the fact's content words (`words`, its rarest), in the sentence's order,
+    in one of KEYWORD_FORMS."""
+    k = min(len(words), rng.choice((2, 3)))
+    picked = [words[i] for i in sorted(rng.sample(range(len(words)), k))]
+    named = ", ".join(picked[:-1]) + " and " + picked[-1]
+    return rng.choice(KEYWORD_FORMS).format(kw=named, ver=version)
+
+
 def facts_of(section: Section, key: str) -> list[Fact]:
-    """The section's sentences that name a distinctive term. A section titled by a name ("SmpAllocator",
-    "addLibrary Function": at most MAX_NAME_TITLE_WORDS words) is about that name in every sentence ("This
-    allocator is a singleton …", "Acts as a replacement for `addSharedLibrary` …"), so the name is a term of
-    each of its sentences too, standing where the sentence's implicit subject would."""
+    """The section's facts: every prose sentence, table row and `--help` option line that names a distinctive
+    term or has at least MIN_FACT_KEYWORDS content words (a lone name in a list of contributors has neither).
+    A section titled by a name ("SmpAllocator", "addLibrary Function": at most MAX_NAME_TITLE_WORDS words) is
+    about that name in every sentence ("This allocator is a singleton …", "Acts as a replacement for
+    `addSharedLibrary` …"), so the name is a term of each of its sentences too, and the fact names it first
+    ("`SmpAllocator`: An allocator that is designed for ReleaseFast …"), where the implicit subject stands."""
     all_title_terms = sentence_terms(section.title)
     title_terms = all_title_terms if len(section.title.split()) <= MAX_NAME_TITLE_WORDS else []
     found = []
-    for sentence in sentences(section.answer):
+    rows = table_rows(section.answer)  # asked by name and keywords, not as clozes: many rows share each value
+    for sentence in dict.fromkeys([*sentences(section.answer), *rows, *option_lines(section)]):
         if word_count(sentence) < MIN_ANSWER_WORDS:
             continue
-        own = sentence_terms(sentence)
+        # A row is about what its first cell names (`x86_64-linux`), whatever the cell's shape.
+        own = [key.group(1)] if sentence in rows and (key := re.match(r"[^`]*`([^`]+)`:", sentence)) else \
+            sentence_terms(sentence)
+        if not own and len(keywords(sentence)) < MIN_FACT_KEYWORDS:
+            continue
         implicit = [t for t in title_terms if t not in own]
-        if implicit or own:
-            found.append((sentence, implicit + own, directions(" ".join(implicit) + " " + sentence, implicit + own)))
+        if implicit:  # the subject named where the answer starts, and askable like a list item's name
+            sentence = ", ".join(f"`{t}`" for t in implicit) + ": " + sentence
+        terms = implicit + own
+        found.append((sentence, terms, directions(sentence, terms)))
     replaced = {t for _, terms, direction in found for t in terms if direction[t] == "old"}
     replaced |= {t for t, d in directions(section.title, all_title_terms).items() if d == "old"}
-    return [Fact(f"{key}/{n}", sentence, terms, direction, fact_code(section, terms, replaced), section.title_path)
+    return [Fact(f"{key}/{n}", sentence, terms, direction,
+                 fact_code(section, terms, replaced) if terms else None, section.title_path,
+                 [] if sentence in rows else blanks_of(sentence, terms))
             for n, (sentence, terms, direction) in enumerate(found)]
 
 
@@ -438,37 +563,87 @@ def fact_forms(direction: str, phrasings: int, rng: random.Random) -> list[str]:
     return rng.sample(own, k) + rng.sample(FACT_FORMS, phrasings - k)
 
 
+def distinct(make, n: int) -> list[str]:
+    """Up to `n` different questions from `make()` (random crops and forms repeat; a few tries each)."""
+    out: list[str] = []
+    for _ in range(4 * n):
+        if len(out) == n:
+            break
+        q = make()
+        if q not in out:
+            out.append(q)
+    return out
+
+
+def rarest(words: list[str], frequency: Counter) -> list[str]:
+    """The rarer half of a fact's content words across all facts (at least MIN_FACT_KEYWORDS), in sentence order:
+    what tells this fact from the others ("debounce", not "default")."""
+    keep = set(sorted(words, key=lambda w: frequency[w.lower()])[:max(MIN_FACT_KEYWORDS, len(words) // 2)])
+    return [w for w in words if w in keep]
+
+
+def fact_questions(fact: Fact, asked: list[str], version: str, phrasings: int, seed: int, frequency: Counter
+                   ) -> list[tuple[str, str | None, int, str]]:
+    """(kind, term, index, question) for one fact. Three kinds, because a user reaches a fact from either side:
+    - term: `phrasings` forms per distinctive term (from the name to the fact, both directions of a change);
+    - cloze: per blank, half as many crops of the sentence asking for it (from the description to the name:
+      "What is designed for ReleaseFast with multithreading?" is answered by `SmpAllocator`);
+    - keywords: half as many questions naming a few of its rarer content words (what a user remembers of it).
+    `frequency`: in how many facts each (lowercased) content word occurs."""
+    out = []
+    for term in asked:
+        rng = random.Random(f"{seed}/{fact.id}/{term}")
+        out += [("term", term, i, form.format(t=term, ver=version))
+                for i, form in enumerate(fact_forms(fact.direction[term], phrasings, rng))]
+    share = max(1, phrasings // 2)
+    for blank in fact.blanks:
+        rng = random.Random(f"{seed}/{fact.id}/cloze/{blank}")
+        out += [("cloze", blank, i, q) for i, q in enumerate(distinct(lambda: cloze(fact.sentence, blank, version,
+                                                                                      rng), share))]
+    words = rarest(keywords(fact.sentence), frequency)
+    if len(words) >= MIN_FACT_KEYWORDS:
+        rng = random.Random(f"{seed}/{fact.id}/keywords")
+        out += [("keywords", None, i, q) for i, q in enumerate(distinct(lambda: keyword_question(words, version, rng),
+                                                                         share))]
+    return out
+
+
 def build_facts(records: list[dict], version: str, phrasings: int, seed: int) -> tuple[list[dict], dict]:
-    """(fact chat records, counts): per fact and per distinctive term of it, `phrasings` questions keyed on
-    the term, each answered with the fact. A term found in the facts of more than MAX_TERM_TOPICS topics is
-    not asked about: its questions would have as many unrelated answers. A topic is a section with its
-    subsections ("Removal of @fence" and its three parts are one topic about `@fence`)."""
+    """(fact chat records, counts): per fact its term, cloze and keyword questions (fact_questions), each answered
+    with the fact. A term found in the facts of more than MAX_TERM_TOPICS topics is not asked about by name: its
+    questions would have as many unrelated answers. A topic is a section with its subsections ("Removal of
+    @fence" and its three parts are one topic about `@fence`). A question already asked of another fact is
+    left out (counted): one question, one answer."""
     sections = [parse_section(r) for r in records]
     facts = [facts_of(s, f"{version}/{n:03d}-{s.anchor}") for n, s in enumerate(sections)]
     topics_of = defaultdict(set)
     for section, per in zip(sections, facts, strict=True):
         for term in {t for f in per for t in f.terms}:
             topics_of[term].add(tuple(section.title_path[:2]))
+    frequency = Counter(w.lower() for per in facts for f in per for w in set(keywords(f.sentence)))
     train: list[dict] = []
+    seen: set[str] = set()
     stats = Counter()
     for section, per in zip(sections, facts, strict=True):
-        asked_facts = [(f, asked) for f in per
-                       if (asked := [t for t in f.terms if len(topics_of[t]) <= MAX_TERM_TOPICS])]
-        stats["sections_without_facts"] += not asked_facts
-        for fact, asked in asked_facts:
+        stats["sections_without_facts"] += not per
+        for fact in per:
+            asked = [t for t in fact.terms if len(topics_of[t]) <= MAX_TERM_TOPICS]
             stats["facts"] += 1
             stats["facts_with_two_terms"] += len(asked) >= 2
+            stats["facts_without_terms"] += not fact.terms
             answer = fact_answer(fact, version, section.level)
-            for term in asked:
-                rng = random.Random(f"{seed}/{fact.id}/{term}")
-                for i, form in enumerate(fact_forms(fact.direction[term], phrasings, rng)):
-                    stats[QUESTION_COUNTS[fact.direction[term]]] += 1
-                    train.append({
-                        "id": f"qa-facts/{fact.id}/{term}/{i}", "source": "qa-facts",
-                        "messages": [{"role": "user", "content": form.format(t=term, ver=version)},
-                                     {"role": "assistant", "content": answer}],
-                        "section": fact.section, "fact": fact.id, "term": term, "direction": fact.direction[term],
-                    })
+            for kind, term, i, question in fact_questions(fact, asked, version, phrasings, seed, frequency):
+                if question in seen:
+                    stats["questions_asked_twice_left_out"] += 1
+                    continue
+                seen.add(question)
+                direction = fact.direction.get(term, "about") if term else "about"
+                stats[QUESTION_COUNTS[direction] if kind == "term" else f"questions_{kind}"] += 1
+                train.append({
+                    "id": f"qa-facts/{fact.id}/{kind}/{term or ''}/{i}", "source": "qa-facts",
+                    "messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
+                    "section": fact.section, "fact": fact.id, "kind": kind, "term": term, "direction": direction,
+                })
     stats["fact_questions"] = len(train)
     return train, dict(stats)
 

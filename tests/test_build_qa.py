@@ -119,8 +119,15 @@ def test_records_follow_the_data_contract(raw):
         assert r["messages"][1]["content"] and not r["messages"][1]["content"].startswith("#")
         assert isinstance(r["section"], list)
         if r["source"] == "qa-facts":
-            assert set(r) == {"id", "source", "messages", "section", "fact", "term", "direction"}
-            assert r["direction"] in {"old", "new", "about"} and r["term"] in r["messages"][0]["content"]
+            assert set(r) == {"id", "source", "messages", "section", "fact", "kind", "term", "direction"}
+            q = r["messages"][0]["content"]
+            assert r["direction"] in {"old", "new", "about"}
+            if r["kind"] == "term":  # asked by its name
+                assert r["term"] in q
+            elif r["kind"] == "cloze":  # asked for: the answer names it, the question asks "what"
+                assert re.search(r"\b(what|how many)\b", q, re.I) and r["term"] in r["messages"][1]["content"]
+            else:
+                assert r["kind"] == "keywords" and r["term"] is None
     for h in heldout:
         assert set(h) == {"q", "accept", "answer", "section"}
     stage = json.loads((raw / "zig-0.14.0" / "stages" / "build_qa.json").read_text())
@@ -228,7 +235,7 @@ def fact_records(raw: Path, *extra: str) -> list[dict]:
 
 
 def asked(records: list[dict], term: str) -> list[dict]:
-    return [r for r in records if r["term"] == term]
+    return [r for r in records if r["kind"] == "term" and r["term"] == term]
 
 
 def forms_used(records: list[dict], forms: tuple[str, ...]) -> set[str]:
@@ -270,19 +277,25 @@ def test_list_items_keep_their_lead_in_and_sentences_drop_a_leading_connective(f
 
 
 def test_no_fact_question_names_its_section_title(fact_raw, raw):
+    """A question by name (or by keywords) is reachable from the name, not from the title a template question
+    names; a cloze quotes its sentence, whatever words that has."""
     for records in (fact_records(fact_raw), fact_records(raw)):
         assert records
         for r in records:
-            q = r["messages"][0]["content"].replace(r["term"], "")
+            if r["kind"] == "cloze" or len(r["section"]) == 1:  # the intro's "title" is the notes' own
+                continue
+            q = r["messages"][0]["content"].replace(r["term"] or "", "")
             assert r["section"][-1].lower() not in q.lower(), r
 
 
 @pytest.mark.parametrize("phrasings", ["2", "4", "16"])
 def test_phrasings_gives_that_many_distinct_questions_per_fact_and_term(raw, phrasings):
     records = fact_records(raw, "--phrasings", phrasings)
-    per = Counter((r["fact"], r["term"]) for r in records)
+    per = Counter((r["fact"], r["term"]) for r in records if r["kind"] == "term")
     assert per and set(per.values()) == {int(phrasings)}
-    assert len({(r["fact"], r["term"], r["messages"][0]["content"]) for r in records}) == len(records)
+    clozes = Counter((r["fact"], r["term"]) for r in records if r["kind"] == "cloze")
+    assert clozes and max(clozes.values()) == int(phrasings) // 2
+    assert len({r["messages"][0]["content"] for r in records}) == len(records)  # one question, one answer
 
 
 def test_fact_questions_are_seeded(fact_raw):
@@ -319,8 +332,8 @@ def test_a_term_of_many_topics_is_not_asked_but_one_topic_with_subsections_is():
     records += [section(["Removal", *(["Part"] * n)], f"### Part\n\nThe `@gone` builtin is removed, part {n} "
                         "of the story.\n", level=3) for n in range(1, 5)]
     facts, stats = build_qa.build_facts(records, "0.14.0", 2, 0)
-    assert {r["term"] for r in facts} == {"@gone"} and stats["facts"] == 4
-    assert stats["sections_without_facts"] == 4
+    assert {r["term"] for r in facts if r["kind"] == "term"} == {"@gone"} and stats["facts"] == 8
+    assert {r["term"] for r in facts if r["kind"] == "cloze"} >= {"std.everywhere"}  # asked for, not by name
 
 
 def test_the_generator_never_reads_evals(fact_raw, tmp_path, monkeypatch):
@@ -382,6 +395,14 @@ def test_real_fact_questions_cover_what_users_ask(built_014, capsys):
     assert forms_used(facts, build_qa.NEW_FORMS) == set(build_qa.NEW_FORMS)
     # short answers: a fact and its code, never a whole section
     assert max(len(r["messages"][1]["content"]) for r in facts) < 2500
+    # asked from the description too: "Which allocator is designed for ReleaseFast with multithreading?"; a count,
+    # a table row ("which tier is riscv64-linux in?") and a --help line are facts as well
+    assert stats["questions_cloze"] >= 1000 and stats["questions_keywords"] >= 1000
+    clozes = {r["term"]: r["messages"][0]["content"] for r in facts if r["kind"] == "cloze"}
+    assert "SmpAllocator" not in clozes["SmpAllocator"] and "3467" not in clozes["3467"]
+    answers = {r["messages"][1]["content"].split("\n\n")[0] for r in facts}
+    assert any(a.startswith("Target `riscv64-linux`: Tier 3") for a in answers)
+    assert "`--watch`: Continuously rebuild when source files are modified." in answers
 
 
 def test_no_fact_form_is_a_template_form():
@@ -390,3 +411,74 @@ def test_no_fact_form_is_a_template_form():
     templates = {t.replace("{topic}", "{t}") for t in (*build_qa.SECTION_TEMPLATES, *build_qa.INTRO_TEMPLATES)}
     forms = (*build_qa.FACT_FORMS, *build_qa.OLD_FORMS, *build_qa.NEW_FORMS)
     assert len(set(forms)) == len(forms) and not templates & set(forms)
+
+
+# ------------------------------------------------------------------------------------------- cloze and keywords
+
+KIND_FIXTURE = [
+    section(["0.14.0 Release Notes"], "# 0.14.0 Release Notes\n\nThis release brings 4321 commits from 99 "
+            "different people.\n\n* Alice Example\n* Bob Example\n", level=1),
+    section(["Standard Library", "Faster Threads"], "### Faster Threads\n\nThe new `std.heap.FastThreadAllocator` "
+            "is designed for release builds, where many threads allocate at once.\n", level=3),
+    section(["Target Support", "Target Table"], "### Target Table\n\nEach target and its level:\n\n"
+            "| Target | Level | Tests |\n| --- | --- | --- |\n| `alpha-linux` | 1 | yes |\n| * * * |  |  |\n"
+            "| `beta-wasi` | 3 | no |\n", level=3),
+    section(["Build System", "Watching"], "### Watching\n\n```\n  --keep-going     Rebuild whenever an input "
+            "file changes\n```\n", level=3),
+]
+
+
+@pytest.fixture
+def kind_facts() -> list[dict]:
+    return build_qa.build_facts(KIND_FIXTURE, "0.14.0", 8, 0)[0]
+
+
+def of_kind(records: list[dict], kind: str, answer_has: str) -> list[dict]:
+    return [r for r in records if r["kind"] == kind and answer_has in r["messages"][1]["content"]]
+
+
+def test_a_cloze_asks_for_a_name_from_what_the_sentence_says_of_it(kind_facts):
+    """The reverse of a question by name: "what is designed for release builds …?" is answered by the name."""
+    clozes = of_kind(kind_facts, "cloze", "FastThreadAllocator")
+    asked_for = [r for r in clozes if r["term"] == "std.heap.FastThreadAllocator"]
+    assert len(asked_for) == 4  # half of --phrasings 8 per blank
+    for r in asked_for:
+        q = r["messages"][0]["content"]
+        assert "FastThreadAllocator" not in q and re.search(r"\bwhat\b", q, re.I) and q.endswith("?")
+        assert r["messages"][1]["content"].startswith("The new `std.heap.FastThreadAllocator` is designed for")
+    assert any("many threads" not in r["messages"][0]["content"] for r in asked_for)  # crops leave parts out
+
+
+def test_a_count_is_asked_with_how_many_and_a_list_of_names_is_no_fact(kind_facts):
+    intro = [r for r in kind_facts if r["section"] == ["0.14.0 Release Notes"]]
+    counts = [r["messages"][0]["content"] for r in intro if r["kind"] == "cloze" and r["term"] == "4321"]
+    assert counts and all("how many commits" in q and "4321" not in q for q in counts)
+    assert not [r for r in intro if "Alice" in r["messages"][1]["content"]]
+
+
+def test_table_rows_are_facts_asked_by_their_first_cell(kind_facts):
+    rows = [r for r in kind_facts if r["section"][-1] == "Target Table"]
+    answers = {r["messages"][1]["content"].split("\n\n")[0] for r in rows}
+    assert answers == {"Target `alpha-linux`: Level 1, Tests yes.", "Target `beta-wasi`: Level 3, Tests no."}
+    assert {r["term"] for r in rows if r["kind"] == "term"} == {"alpha-linux", "beta-wasi"}
+    assert not [r for r in rows if r["kind"] == "cloze"]  # "which target is level 3?" has many answers
+
+
+def test_help_lines_are_facts_asked_from_their_description(kind_facts):
+    rows = [r for r in kind_facts if r["section"][-1] == "Watching"]
+    assert {r["messages"][1]["content"].split("\n\n")[0] for r in rows} == {
+        "`--keep-going`: Rebuild whenever an input file changes."}
+    clozes = [r["messages"][0]["content"] for r in rows if r["kind"] == "cloze"]
+    assert clozes and all(q.endswith("hat is this: Rebuild whenever an input file changes?") for q in clozes)
+
+
+def test_keyword_questions_name_a_few_of_the_rarer_words_of_their_fact(kind_facts):
+    questions = of_kind(kind_facts, "keywords", "FastThreadAllocator")
+    assert questions
+    sentence = questions[0]["messages"][1]["content"].split("\n\n")[0]
+    for r in questions:
+        named = re.search(r"about (.+?)\?| regarding (.+?)\?|with (.+?) in Zig|about (.+?) in the Zig|says about "
+                          r"(.+?)\?|How do (.+?) fit", r["messages"][0]["content"])
+        words = re.split(r", | and ", next(g for g in named.groups() if g))
+        assert 2 <= len(words) <= 3 and all(w in sentence for w in words), r["messages"][0]["content"]
+        assert not {"the", "for", "that", "new"} & {w.lower() for w in words}
