@@ -38,20 +38,28 @@ class SizeDefaults:
     batch_size: int
     grad_accum: int
     gradient_checkpointing: bool
+    sources: str
+    oversample: str
 
 
 # Defaults by model size, with the measurement behind each (docs/RESULTS.md).
 SIZE_DEFAULTS = {
-    # SmolLM2-135M, 0.14.0 template facts, H200: lr 2e-4 learned 1/82 in 2 epochs, 1e-3 10/82, 1e-3 x 6 epochs 50/82,
-    # Q&A x 20 epochs 65/82; so lr 1e-3 and up to 20 epochs, stopped early by the facts probe. bf16 base, because
-    # vLLM serves a small model unquantized (4-bit rounding would make training and serving differ). 2048-token
-    # windows fit the longest chat record (~1.9k tokens); 16 of them a step (32k tokens, as the large default)
-    # without gradient checkpointing, which a 135M model does not need: at 4 x 2048 with it the H200 ran 18k tok/s.
-    "small": SizeDefaults(1e-3, 20, "none", 2048, 16, 1, False),
+    # SmolLM2-135M, 0.14.0, H200, dev = natural dev questions (58), greedy. Template facts first: lr 2e-4 learned
+    # 1/82 in 2 epochs, 1e-3 10/82, 1e-3 x 6 epochs 50/82, Q&A x 20 epochs 65/82: facts need many passes. Then
+    # natural questions (issue 11's second sweep, ten runs side by side, each stopped after 15 min): the release
+    # notes and their Q&A alone, with the prompts and the general answers and no other source repeated, learned the
+    # most: dev 14/58 at epoch 7, natural test 17/87, template held-out 38/82 -- against 8-10/58 and 14/87 for every
+    # source (langref, std lib, cookbook too: 2.2M tokens an epoch, half the epochs in the same time) at lr 5e-4
+    # and 1e-3. lr 5e-4 over 4 x 2048 (230 updates an epoch): the first sweep's 16 x 2048 at 1e-3 (59 updates)
+    # lost half of retain in the first epoch. bf16 base, because vLLM serves a small model unquantized (4-bit
+    # rounding would make training and serving differ); 2048-token windows fit the longest chat record; no
+    # gradient checkpointing, which a 135M model does not need.
+    "small": SizeDefaults(5e-4, 20, "none", 2048, 4, 1, False, "release-notes,qa-facts,qa,prompts,general", "none"),
     # Qwen3-8B: 4-bit QLoRA at 4096 x 2 x 4 fits 24 GiB (8.1 GiB peak on an H200, docs/BENCHMARKS.md); lr 2e-4 is
     # the QLoRA paper's for 7B+ models and the epoch bound a cost cap — neither is measured on 8B here (no weights
-    # offline): the facts probe tells a user whether their run learned.
-    "large": SizeDefaults(2e-4, 4, "4bit", 4096, 2, 4, True),
+    # offline): the facts probe tells a user whether their run learned. Every source, since an 8B model is to
+    # write the release's code too; the facts repeated to their shares (SmolLM2's template facts needed passes).
+    "large": SizeDefaults(2e-4, 4, "4bit", 4096, 2, 4, True, "all", "qa-facts=0.35,qa=0.15,prompts=0.1,general=0.05"),
 }
 CPU_SHAPE = (2048, 1, 1)  # (window, batch, accumulation) without CUDA: keeps a step of a small model to seconds
 
@@ -75,7 +83,7 @@ class Settings:
         "Tokens per packed sequence (documents are cut at headings to fit; a longer chat record is dropped and "
         "counted, never cut). Default: 4096 for large models, 2048 for small ones and on CPU.")})
     batch_size: int | None = field(default=None, metadata={"help": (
-        "Packed sequences per device per micro-step. Default: 2 (large), 16 (small), 1 on CPU.")})
+        "Packed sequences per device per micro-step. Default: 2 (large), 4 (small), 1 on CPU.")})
     grad_accum: int | None = field(default=None, metadata={"help": (
         "Micro-steps per optimizer step. Default: 4 for large models (2 x 4 x 4096 = 32k tokens a step: LoRA steps "
         "on a few thousand tokens are noisy), 1 for small ones and on CPU.")})
@@ -91,14 +99,20 @@ class Settings:
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (scale = alpha / rank)."})
     lora_targets: str = field(default=",".join(LORA_PROJECTIONS), metadata={"help": (
         "Comma-separated linear projections that get LoRA (vLLM serves no embeddings or lm_head).")})
-    oversample: str = field(default="qa-facts=0.35,qa=0.15,prompts=0.1", metadata={"help": (
+    oversample: str | None = field(default=None, metadata={"help": (
         "SOURCE=SHARE,...: repeat these sources' sequences until they make SHARE of the training tokens (never "
-        "less than one pass). Facts must be seen many times, in many phrasings, to be recalled (docs/RESULTS.md): "
-        "the fact Q&A (every API sentence of the notes, asked both ways) gets the largest share, the per-section "
-        "Q&A and the hand-written prompts the next. `none`: every source once per epoch.")})
-    sources: str = field(default="all", metadata={"help": (
+        "less than one pass). Facts must be seen many times, in many phrasings, to be recalled (docs/RESULTS.md). "
+        "`none`: every source once per epoch. Default: qa-facts=0.35,qa=0.15,prompts=0.1,general=0.05 from 1B "
+        "parameters; none below, where the fact Q&A is most of the (focused) sources anyway.")})
+    general_prompts: str = field(default="auto", metadata={"help": (
+        "General prompts (JSONL of {prompt}) the base model answers before the first step; its own answers train "
+        "beside the release as source `general`, so it keeps answering such questions as before. auto: "
+        "prompts/general.jsonl; none: without.")})
+    sources: str | None = field(default=None, metadata={"help": (
         "Comma-separated sources to train on, named as in the token table (langref, langref-examples, "
-        "release-notes, stdlib, cookbook, qa, qa-facts, prompts, ...); all: every source of the release.")})
+        "release-notes, stdlib, cookbook, qa, qa-facts, prompts, general, ...); all: every source of the release. "
+        "Default: all from 1B parameters; below, the release notes with their Q&A, the prompts and the general "
+        "answers (what taught SmolLM2 the most facts, docs/RESULTS.md).")})
     stdlib_tokens: int = field(default=500_000, metadata={"help": (
         "Token budget for std lib source: whole files, most-used modules first. The rest of the corpus is ~0.5M "
         "tokens; more std lib would drown the docs.")})
@@ -154,7 +168,8 @@ class Settings:
         unknown = set(self.lora_targets.split(",")) - set(LORA_PROJECTIONS)
         if unknown:
             raise ValueError(f"--lora-targets: {', '.join(sorted(unknown))} not among {', '.join(LORA_PROJECTIONS)}")
-        self.oversample_shares()  # fail on a malformed --oversample before anything loads
+        if self.oversample is not None:
+            self.oversample_shares()  # fail on a malformed --oversample before anything loads
         self.checkpoints = self.checkpoints or f"{self.output.rstrip('/')}-checkpoints"
 
     def oversample_shares(self) -> dict[str, float]:
@@ -181,6 +196,10 @@ class Settings:
         self.batch_size = self.batch_size or batch
         self.grad_accum = self.grad_accum or accum
         self.learning_rate = self.learning_rate or size.learning_rate
+        self.oversample = self.oversample or size.oversample
+        if self.sources is None:  # the size's sources, less those this run turned off
+            off = {"prompts": self.prompts == "none", "general": self.general_prompts == "none"}
+            self.sources = ",".join(src for src in size.sources.split(",") if not off.get(src))
         self.max_epochs = self.max_epochs or size.max_epochs
         if self.gradient_checkpointing is None:
             self.gradient_checkpointing = size.gradient_checkpointing

@@ -110,3 +110,17 @@ def test_render_example_shows_file_code_command_and_output():
                               "expected_output": "All 1 tests passed.\n", "section": ["Values", "Integers"]})
     assert text == ("### Example `t.zig` (Values > Integers)\n\n```zig\ntest {}\n```\n\n"
                     "```console\n$ zig test t.zig\nAll 1 tests passed.\n```")
+
+
+def test_mix_gives_each_share_of_the_real_total_when_one_source_is_over_its_share():
+    def source(name: str, n: int, size: int) -> list[dict]:
+        return [{"input_ids": [1] * size, "labels": [1] * size, "source": name} for _ in range(n)]
+
+    examples = source("docs", 10, 100) + source("facts", 50, 100) + source("prompts", 10, 10)  # 1000/5000/100
+    out = ds.mix(examples, {"facts": 0.2, "prompts": 0.1}, seed=0)
+    tokens = {name: sum(len(e["input_ids"]) for e in out if e["source"] == name) for name in ("docs", "facts",
+                                                                                               "prompts")}
+    total = sum(tokens.values())
+    assert tokens["facts"] == 5000 and tokens["docs"] == 1000  # facts is 71 % in one pass: kept at one pass
+    assert tokens["prompts"] / total == pytest.approx(0.1, abs=0.01)  # 10 % of everything, not of docs alone
+    assert ds.mix(examples, {"facts": 0.2, "prompts": 0.1}, seed=0) == out

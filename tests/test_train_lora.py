@@ -71,11 +71,13 @@ def release(tmp_path):
     return write_release(tmp_path)
 
 
-def run_args(model_dir, rel, prompts, out, *extra):
-    """A short CPU run; the facts probe is off unless a test turns it on (it has its own tests)."""
+def run_args(model_dir, rel, prompts, out, *extra, sources: str | None = "all"):
+    """A short CPU run on every source of the release (`sources=None`: the size's default); the facts probe and
+    the general answers are off unless a test turns them on (they have their own tests)."""
     return ["--model", str(model_dir), "--data", str(rel), "--prompts", str(prompts), "--output", str(out),
             "--max-seq-len", "256", "--batch-size", "1", "--grad-accum", "1", "--eval-steps", "2",
-            "--logging-steps", "1", "--warmup-steps-excluded", "1", "--facts-eval", "none", *extra]
+            "--logging-steps", "1", "--warmup-steps-excluded", "1", "--facts-eval", "none",
+            "--general-prompts", "none", *(["--sources", sources] if sources else []), *extra]
 
 
 def settings(argv):
@@ -137,19 +139,24 @@ def test_throughput_counts_real_tokens_of_measured_steps_only():
     assert result["measured_steps"] == 2 and result["measured_tokens"] == 4 + 1  # step 1 is warm-up
 
 
-def token_table_of_one_step(model_dir: Path, release: tuple[Path, Path], out: Path, *flags: str) -> list[dict]:
+def token_table_of_one_step(model_dir: Path, release: tuple[Path, Path], out: Path, *flags: str,
+                            sources: str | None = "all") -> list[dict]:
     """Train one step with these flags; the report's token table (what went into training, per source)."""
     rel, prompts = release
     assert train_lora.main(run_args(model_dir, rel, prompts, out, "--max-steps", "1", "--eval-share", "0",
-                                    *flags)) == 0
+                                    *flags, sources=sources)) == 0
     return json.loads((out / "train_report.json").read_text())["data"]["token_table"]
 
 
-def test_sources_limit_what_is_trained_and_unknown_ones_are_named(tiny_qwen3_dir, release, tmp_path):
+def test_sources_limit_what_is_trained_and_unknown_ones_are_named(tiny_qwen3_dir, release, tmp_path, capsys):
     table = token_table_of_one_step(tiny_qwen3_dir, release, tmp_path / "adapter", "--sources", "qa,prompts")
     assert {r["source"] for r in table} == {"qa", "prompts"}
     with pytest.raises(SystemExit, match="no recipes in this release; it has .*langref"):
         train_lora.main(run_args(tiny_qwen3_dir, *release, tmp_path / "adapter", "--sources", "qa,recipes"))
+    # a source this release happens to lack is said and skipped: the small models' default names qa-facts
+    table = token_table_of_one_step(tiny_qwen3_dir, release, tmp_path / "default", sources=None)
+    assert {r["source"] for r in table} == {"release-notes", "qa", "prompts"}
+    assert "this release has no qa-facts; training on the others" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("oversample, message", [("qa", "not SOURCE=SHARE"), ("qa=1.2", "each share"),
@@ -173,7 +180,7 @@ def test_training_never_reads_heldout_questions(tiny_qwen3_dir, release):
     rel, prompts = release
     tok = AutoTokenizer.from_pretrained(tiny_qwen3_dir)
     s = settings(["--data", str(rel), "--prompts", str(prompts), "--max-seq-len", "256", "--eval-share", "0.2"])
-    s.resolve(params=1e6, cuda=False)
+    s.resolve(params=8e9, cuda=False)  # a large model's defaults: every source, the facts oversampled
     train, evals, info = training.load_training_set(s, tok, training.read_release(s))
     text = "".join(tok.decode(row["input_ids"]) for part in (train, evals or []) for row in part)
     assert HELDOUT_MARKER not in text and "What is topic" in text
@@ -354,7 +361,7 @@ def test_failed_validation_and_overlong_chats_are_left_out_and_counted(tiny_qwen
     manifest["outputs"] = [output_entry(rel, rel / o["path"], o["kind"], o["records"]) for o in manifest["outputs"]]
     write_json(rel / "manifest.json", manifest)
     s = settings(["--data", str(rel), "--prompts", str(prompts), "--max-seq-len", "256", "--eval-share", "0",
-                  "--oversample", "none"])
+                  "--oversample", "none", "--sources", "all"])
     s.resolve(params=1e6, cuda=False)
     tok = AutoTokenizer.from_pretrained(tiny_qwen3_dir)
     train_ds, _, info = training.load_training_set(s, tok, training.read_release(s))
@@ -394,3 +401,67 @@ def test_serve_command_is_make_serve_from_the_checkout():
     command = training.serve_command(adapter)
     assert command.splitlines()[0] == "make serve ADAPTER=smollm2-zig-lora"
     assert f"scripts/serve.py {adapter}" in command and "vllm serve" not in command
+
+
+def test_general_answers_are_the_base_model_s_own_and_cut_ones_are_left_out(tiny_qwen3_dir, tmp_path, monkeypatch):
+    """The answers are asked of the model before the first step, for real; which of them finished is scripted
+    (a random tiny model never says end-of-turn in a few tokens), so that both kinds reach the training set."""
+    rel, prompts = write_release(tmp_path)
+    general = tmp_path / "general.jsonl"
+    write_jsonl(general, [{"prompt": f"Say something about number {i}."} for i in range(3)])
+    asked: list[list[str]] = []
+    real_generate = training.generate
+
+    def generate(model, tok, batch, max_new_tokens):
+        asked.append(list(batch))
+        assert not any(p.requires_grad and p.abs().sum() for n, p in model.named_parameters()
+                       if "lora_B" in n)  # LoRA still zero: the base model answers
+        said = real_generate(model, tok, batch, 4)
+        return [(f"Answer {i}: {text}", i != 1) for i, (text, _) in enumerate(said)]
+
+    monkeypatch.setattr(training, "generate", generate)
+    report = train(run_args(tiny_qwen3_dir, rel, prompts, tmp_path / "out", "--general-prompts", str(general),
+                            "--max-steps", "2", "--oversample", "general=0.2"))
+    assert asked == [[f"Say something about number {i}." for i in range(3)]]
+    info = report["data"]["general"]
+    assert info["prompts"] == 3 and info["answers_kept"] == 2 and info["answers_cut"] == 1
+    row = next(r for r in report["data"]["token_table"] if r["source"] == "general")
+    assert row["records"] == 2 and row["share"] >= 0.15  # oversampled to its share like any source
+
+
+def test_a_signal_ends_training_after_the_step_and_saves_the_run(tiny_qwen3_dir, release, tmp_path):
+    import os
+    import signal
+
+    class Interrupt(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                os.kill(os.getpid(), signal.SIGTERM)  # the handler only sets a flag; the step runs on
+
+    rel, prompts = release
+    out = tmp_path / "adapter"
+    report = train(run_args(tiny_qwen3_dir, rel, prompts, out, "--max-steps", "8"), extra_callbacks=(Interrupt(),))
+    assert report["steps"] == 3 and report["interrupted"] == "interrupted by SIGTERM at step 3"
+    assert not adapter_problems(out) and json.loads((out / "train_report.json").read_text())["steps"] == 3
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored after training
+
+
+def test_a_signal_stops_training_although_the_facts_probe_would_go_on(tiny_qwen3_dir, tmp_path):
+    """The probe decides only for itself: at an epoch's end it must not take back another callback's stop (the
+    sweep's deadline once ran on for three more epochs, one step each, this way)."""
+    import os
+    import signal
+
+    class Interrupt(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    rel = one_sequence_release(tmp_path)  # one step an epoch, each followed by an evaluation
+    dev = tmp_path / "dev.jsonl"
+    write_jsonl(dev, [{"q": "Which word?", "accept": "never-said-7f3a", "split": "dev"}])
+    s = settings(probe_args(tiny_qwen3_dir, rel, tmp_path / "adapter", dev, "--max-epochs", "6",
+                            "--facts-patience", "10"))
+    report = training.train(s, backend.prepare(s), extra_callbacks=(Interrupt(),))
+    assert report["steps"] == 2 and [h["step"] for h in report["facts"]["history"]] == [1, 2]
+    assert report["facts"]["stop_reason"] == "interrupted by SIGTERM at step 2"

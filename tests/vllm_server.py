@@ -49,7 +49,7 @@ def trained_adapter(model_dir: Path, work: Path) -> Path:
         [sys.executable, str(REPO / "train_lora.py"), "--model", str(model_dir), "--data", str(rel),
          "--prompts", str(prompts), "--output", str(out), "--max-seq-len", "256", "--batch-size", "1",
          "--grad-accum", "1", "--max-steps", "4", "--lora-rank", "8", "--learning-rate", "0.05",
-         "--eval-share", "0", "--warmup-steps-excluded", "1"],
+         "--eval-share", "0", "--warmup-steps-excluded", "1", "--general-prompts", "none"],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
         pytest.fail(f"train_lora.py failed:\n{proc.stdout[-2000:]}{proc.stderr[-3000:]}")

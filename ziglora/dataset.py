@@ -225,20 +225,29 @@ def oversample(examples: list[dict], other_tokens: int, share: float, seed: int)
 
 def mix(examples: list[dict], shares: dict[str, float], seed: int) -> list[dict]:
     """The training mix: sources named in `shares` ({source: share of all tokens}) repeated to their share of the
-    tokens after oversampling, every other source once. Shares of sources this set lacks are ignored."""
+    tokens after oversampling, every other source once. Shares of sources this set lacks are ignored. A source
+    that one pass already takes past its share keeps that one pass and counts with the others: the remaining
+    shares are then of the real total (solved again until none is over), not of a total that pretends the big
+    source had shrunk to its share (which left the prompts at 3 % instead of 10 % when the fact Q&A alone was 72 %)."""
     shares = {source: share for source, share in shares.items() if any(e["source"] == source for e in examples)}
+    own = {source: sum(len(e["input_ids"]) for e in examples if e["source"] == source) for source in shares}
+    while True:
+        rest_tokens = sum(len(e["input_ids"]) for e in examples if e["source"] not in shares)
+        total = rest_tokens / (1 - sum(shares.values()))  # tokens after oversampling
+        over = {source for source, share in shares.items() if own[source] >= share * total}
+        if not over:
+            break
+        shares = {source: share for source, share in shares.items() if source not in over}
     rest = [e for e in examples if e["source"] not in shares]
-    rest_tokens = sum(len(e["input_ids"]) for e in rest)
-    total = rest_tokens / (1 - sum(shares.values()))  # tokens after oversampling
     return rest + [copy for source, share in shares.items()
                    for copy in oversample([e for e in examples if e["source"] == source], total * (1 - share), share,
                                           seed)]
 
 
 def split_eval(examples: list[dict], eval_share: float, seed: int,
-               keep_sources: Iterable[str] = ("prompts", "qa-facts")) -> tuple[list[dict], list[dict]]:
-    """Seeded train/eval split. Records of `keep_sources` (the hand-written prompts and the fact Q&A, whose
-    learning the facts probe measures) always stay in training."""
+               keep_sources: Iterable[str] = ("prompts", "qa-facts", "general")) -> tuple[list[dict], list[dict]]:
+    """Seeded train/eval split. Records of `keep_sources` (the hand-written prompts, the fact Q&A, whose learning
+    the facts probe measures, and the base model's general answers) always stay in training."""
     rng = random.Random(seed)
     order = list(range(len(examples)))
     rng.shuffle(order)
@@ -296,6 +305,10 @@ def format_table(rows: list[dict], padding_share: float) -> str:
 # ---------------------------------------------------------------------------------------------- assembly
 
 DOC_TITLES = {"langref": "language reference", "release-notes": "release notes"}
+# Every source a release's training set can have, as the token table names them (docs/DATA.md): the data stage's
+# documents, examples and chat records, the hand-written prompts, the base model's general answers.
+SOURCES = ("langref", "langref-examples", "release-notes", "release-notes-examples", "stdlib", "cookbook", "qa",
+           "qa-facts", "prompts", "general")
 
 
 def failed_validation(record: dict) -> bool:
@@ -320,11 +333,12 @@ def select_stdlib(records: list[dict], tokenize: Tokenize, budget: int) -> list[
 
 
 def build_examples(version: str, by_kind: dict[str, list[tuple[str, list[dict]]]], prompts: list[dict],
-                   tokenizer, max_len: int, stdlib_tokens: int, template_kwargs: dict
+                   tokenizer, max_len: int, stdlib_tokens: int, template_kwargs: dict, general: Sequence[dict] = ()
                    ) -> tuple[list[dict], dict[str, SourceStats]]:
     """Every training sequence of a release (before oversampling and the eval split), with per-source stats.
 
-    `by_kind` maps a manifest kind (doc_sections, examples, stdlib, chat) to its (path, records) outputs."""
+    `by_kind` maps a manifest kind (doc_sections, examples, stdlib, chat) to its (path, records) outputs;
+    `prompts` and `general` are {prompt, completion} records (hand-written; the base model's own answers)."""
     def tokenize(text: str) -> list[int]:
         # verbose=False: a whole std lib file is longer than the model's context, which is fine before windowing
         return tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
@@ -356,6 +370,7 @@ def build_examples(version: str, by_kind: dict[str, list[tuple[str, list[dict]]]
         add_document("stdlib", f"Zig {version} standard library: lib/{rec['path']}", [rec["text"].rstrip()])
     chats = [(r.get("source", "chat"), r) for _, records in by_kind.get("chat", []) for r in records]
     chats += [("prompts", {"messages": prompt_messages(r)}) for r in prompts]
+    chats += [("general", {"messages": prompt_messages(r)}) for r in general]
     for source, record in chats:
         st = stats.setdefault(source, SourceStats())
         st.records += 1

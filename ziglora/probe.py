@@ -29,15 +29,15 @@ from ziglora.serving import THINKING_OFF
 PROBE_BATCH = 256
 
 
-def greedy_answers(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = PROBE_BATCH
-                   ) -> list[str]:
-    """One chat answer per prompt, greedy, in left-padded batches (answers are independent of batching up to
-    numerics)."""
+def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = PROBE_BATCH
+             ) -> list[tuple[str, bool]]:
+    """(answer, finished) per prompt: one chat answer, greedy, in left-padded batches (answers are independent of
+    batching up to numerics); `finished` is False for an answer cut at max_new_tokens."""
     texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
                                            add_generation_prompt=True, **THINKING_OFF) for p in prompts]
     side, tokenizer.padding_side = tokenizer.padding_side, "left"
     device = next(p.device for p in model.parameters())
-    answers: list[str] = []
+    answers: list[tuple[str, bool]] = []
     try:
         for start in range(0, len(texts), batch_size):
             enc = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True,
@@ -45,10 +45,32 @@ def greedy_answers(model, tokenizer, prompts: list[str], max_new_tokens: int, ba
             with torch.no_grad():
                 out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
                                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-            answers += tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            new = out[:, enc["input_ids"].shape[1]:]
+            ended = (new == tokenizer.eos_token_id).any(dim=1).tolist()
+            answers += zip(tokenizer.batch_decode(new, skip_special_tokens=True), ended, strict=True)
     finally:
         tokenizer.padding_side = side
     return answers
+
+
+def greedy_answers(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = PROBE_BATCH
+                   ) -> list[str]:
+    """One greedy chat answer per prompt (see generate)."""
+    return [text for text, _ in generate(model, tokenizer, prompts, max_new_tokens, batch_size)]
+
+
+def rank_slices(answer: Callable[[list], list], items: list) -> list:
+    """answer(items) with the work shared by the data-parallel ranks: each answers every world-th item and all
+    ranks get every answer, in order (one process: answer(items))."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return answer(items)
+    world, rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
+    parts: list = [None] * world
+    torch.distributed.all_gather_object(parts, answer(items[rank::world]))
+    out = [None] * len(items)
+    for r, part in enumerate(parts):
+        out[r::world] = part
+    return out
 
 
 @dataclass
@@ -86,18 +108,12 @@ class FactsProbe(TrainerCallback):
     def _passes(self, model, tasks: list[FactTask]) -> list[bool]:
         """Pass/fail per task, all asked in one batch. Under data parallel each rank asks its slice and the results
         are gathered."""
-        world, rank = 1, 0
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            world, rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
-        mine = list(range(rank, len(tasks), world))
-        said = greedy_answers(model, self.tokenizer, [fact_prompt(tasks[i], self.version) for i in mine],
-                              self.max_new_tokens)
-        flags = torch.zeros(len(tasks), dtype=torch.int64, device=next(p.device for p in model.parameters()))
-        for i, answer in zip(mine, said, strict=True):
-            flags[i] = int(fact_passes(tasks[i], answer))
-        if world > 1:
-            torch.distributed.all_reduce(flags)
-        return [bool(f) for f in flags.tolist()]
+        def judge(mine: list[FactTask]) -> list[bool]:
+            said = greedy_answers(model, self.tokenizer, [fact_prompt(t, self.version) for t in mine],
+                                  self.max_new_tokens)
+            return [fact_passes(t, a) for t, a in zip(mine, said, strict=True)]
+
+        return rank_slices(judge, tasks)
 
     def _ask(self, model, state) -> Evaluation:
         t0 = time.perf_counter()
@@ -166,7 +182,8 @@ class FactsProbe(TrainerCallback):
             self.stop_reason = f"dev accuracy reached --until-facts {self.target:g} at step {e.step}"
         elif since_best >= self.patience:
             self.stop_reason = f"dev accuracy did not improve for {self.patience} evaluations"
-        control.should_training_stop = bool(self.stop_reason)
+        if self.stop_reason:  # only ever set: another callback (a signal, --max-steps) may have asked to stop too
+            control.should_training_stop = True
 
     # ------------------------------------------------------------------ report
 

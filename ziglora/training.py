@@ -12,7 +12,9 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -28,7 +30,7 @@ from ziglora import dataset as ds
 from ziglora.backend import Backend, TrainingError
 from ziglora.facts import load_facts
 from ziglora.io import atomic_write_text, read_jsonl, usual_permissions, write_json
-from ziglora.probe import FactsProbe
+from ziglora.probe import FactsProbe, generate, rank_slices
 from ziglora.serving import THINKING_OFF, adapter_problems
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,21 +117,65 @@ def read_release(s) -> tuple[dict, list[dict], str | None]:
     return manifest, list(read_jsonl(Path(prompts_path))), prompts_path
 
 
-def load_training_set(s, tokenizer, release: tuple[dict, list[dict], str | None]) -> tuple[Dataset, Dataset | None,
-                                                                                          dict]:
+# The base model's answers to the general prompts are cut at this many tokens, and a cut answer is left out: an
+# answer that stops mid-sentence would teach stopping there. SmolLM2-135M on an H200 finished 114-120 of the 140
+# within 384 tokens, in 69 s with ten runs sharing the GPU (issue 11's second sweep, docs/RESULTS.md).
+GENERAL_TOKENS = 384
+
+
+def general_prompts(s) -> tuple[list[str], str | None]:
+    """(prompts, file) the base model answers for the `general` source; none with --general-prompts none."""
+    if s.general_prompts == "none":
+        return [], None
+    path = REPO / "prompts" / "general.jsonl" if s.general_prompts == "auto" else Path(s.general_prompts)
+    if not path.is_file():
+        raise TrainingError(f"--general-prompts {path}: no such file (`none` trains without general answers)")
+    return [r["prompt"] for r in read_jsonl(path)], str(path)
+
+
+def general_answers(model, tokenizer, prompts: list[str], be: Backend) -> tuple[list[dict], dict]:
+    """The base model's own greedy answers to `prompts`, as {prompt, completion} records: trained beside the
+    release, they pull the adapter back towards what the model said before on everything that is not Zig
+    (self-distillation, Yang et al. 2024, "Self-Distillation Bridges Distribution Gap in Language Model
+    Fine-Tuning"). Asked before the first step, while the LoRA weights are still zero: the base model's answers.
+    Under data parallel each rank answers its slice and every rank gets all answers (the same training set)."""
+    t0 = time.perf_counter()
+    to_inference, to_training = inference_modes(be)
+    was_training = model.training
+    to_inference(model)
+    try:
+        said = rank_slices(lambda mine: generate(model, tokenizer, mine, GENERAL_TOKENS), prompts)
+    finally:
+        if was_training:
+            to_training(model)
+    records = [{"prompt": p, "completion": text.strip()} for p, (text, finished) in zip(prompts, said, strict=True)
+               if finished and text.strip()]
+    return records, {"prompts": len(prompts), "answers_kept": len(records),
+                     "answers_cut": sum(1 for _, finished in said if not finished),
+                     "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def load_training_set(s, tokenizer, release: tuple[dict, list[dict], str | None], general: list[dict] = ()
+                      ) -> tuple[Dataset, Dataset | None, dict]:
     """Train and eval datasets of pre-tokenized sequences, plus the data part of the report, in one pass:
-    release -> examples (dataset.build_examples) -> chosen sources -> eval split -> oversampled mix."""
+    release (+ the base model's general answers) -> examples (dataset.build_examples) -> chosen sources -> eval
+    split -> oversampled mix."""
     manifest, prompts, prompts_path = release
     root, version = Path(s.data), manifest["zig_version"]
     by_kind = {kind: ds.outputs_of_kind(root, manifest, kind) for kind in ("doc_sections", "examples", "stdlib",
                                                                            "chat")}
     examples, stats = ds.build_examples(version, by_kind, prompts, tokenizer, s.max_seq_len, s.stdlib_tokens,
-                                        THINKING_OFF)
+                                        THINKING_OFF, general)
     if s.sources != "all":
+        # A source this release lacks (no cookbook after `make data SKIP=build_cookbook`) is said and skipped; a
+        # name no release has is a mistake.
         wanted, present = set(s.sources.split(",")), {e["source"] for e in examples}
-        if not wanted <= present:
-            raise TrainingError(f"--sources {s.sources}: no {', '.join(sorted(wanted - present))} in this release; "
+        unknown = wanted - present - set(ds.SOURCES)
+        if unknown or not wanted & present:
+            raise TrainingError(f"--sources {s.sources}: no {', '.join(sorted(unknown or wanted))} in this release; "
                                 f"it has {', '.join(sorted(present))}")
+        if wanted - present:
+            log(f"--sources: this release has no {', '.join(sorted(wanted - present))}; training on the others")
         examples = [e for e in examples if e["source"] in wanted]
     train, evals = ds.split_eval(examples, s.eval_share, s.seed)
     train = ds.mix(train, s.oversample_shares(), s.seed)
@@ -256,6 +302,42 @@ class ProgressLine(TrainerCallback):
               f"~{eta:.0f}s left at most", flush=True)
 
 
+class StopOnSignal(TrainerCallback):
+    """Ctrl-C or SIGTERM (a scheduler's, a sweep's deadline) ends training after the current optimizer step, and the
+    run is saved as if it had ended there: the best evaluation's adapter (the facts probe restores it), the report,
+    the plot. A second signal acts at once. Under data parallel the ranks agree on stopping with one small
+    all-reduce per step, so no rank waits for a step the others skip."""
+
+    def __init__(self):
+        self.reason = ""
+        self.previous: dict = {}
+
+    def _handle(self, signum, _frame) -> None:
+        self.reason = f"interrupted by {signal.Signals(signum).name}"
+        log(f"{self.reason}: stopping after this step and saving the best adapter (again to stop at once)")
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def on_step_end(self, args, state, control, **kwargs):
+        stop = bool(self.reason)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            flag = torch.tensor(int(stop), device=args.device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            if flag.item() and not stop:
+                stop, self.reason = True, "interrupted on another rank"
+        if stop:
+            control.should_training_stop = True
+
+    def on_train_end(self, args, state, control, **kwargs):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous = {}
+
+
 def batch_collator(packing: str, pad_token_id: int):
     """Turn packed bins into a batch (see --packing)."""
     if packing == "padding_free":
@@ -287,7 +369,14 @@ def train(s, be: Backend, recipe: Path | None = None, extra_callbacks: tuple = (
     log(f"model {be.model_path} ({be.params / 1e9:.2f}B parameters) via {be.name}, loaded in {load_s:.1f}s; "
         f"lr {s.learning_rate:g}, at most {s.max_epochs:g} epochs, {s.max_seq_len} x {s.batch_size} x {s.grad_accum}")
 
-    train_ds, eval_ds, data_info = load_training_set(s, tokenizer, release)
+    prompts, general_file = general_prompts(s)
+    general, general_info = general_answers(model, tokenizer, prompts, be) if prompts else ([], {})
+    if prompts:
+        log(f"general answers of the base model ({general_file}): {general_info['answers_kept']} of "
+            f"{general_info['prompts']} kept ({general_info['answers_cut']} cut at {GENERAL_TOKENS} tokens) "
+            f"[{general_info['seconds']}s]")
+    train_ds, eval_ds, data_info = load_training_set(s, tokenizer, release, general)
+    data_info["general"] = {"file": general_file, **general_info}
     # Best-fit-decreasing packing: whole sequences into bins of max_seq_len (ours already fit, so none is cut).
     train_ds = pack_dataset(train_ds, s.max_seq_len, "bfd")
     eval_ds = pack_dataset(eval_ds, s.max_seq_len, "bfd") if eval_ds is not None else None
@@ -318,7 +407,8 @@ def train(s, be: Backend, recipe: Path | None = None, extra_callbacks: tuple = (
         ddp_find_unused_parameters=False, dataloader_pin_memory=be.cuda, disable_tqdm=False,
     )
     throughput = Throughput(s.warmup_steps_excluded, tokenizer.pad_token_id)
-    callbacks: list[TrainerCallback] = [throughput, ProgressLine()]
+    stopper = StopOnSignal()
+    callbacks: list[TrainerCallback] = [throughput, ProgressLine(), stopper]
     probe = None
     if dev:
         probe = FactsProbe(dev, retain, tokenizer, version, every_steps=s.facts_eval_steps, target=s.until_facts,
@@ -367,7 +457,10 @@ def train(s, be: Backend, recipe: Path | None = None, extra_callbacks: tuple = (
                      for e in trainer.state.log_history if "loss" in e or "eval_loss" in e],
         "load_s": round(load_s, 1), "train_s": round(train_s, 1), **throughput.result(trainer.args.world_size),
     }
+    if stopper.reason:
+        report["interrupted"] = f"{stopper.reason} at step {trainer.state.global_step}"
     if probe is not None:
+        probe.stop_reason = report.get("interrupted") or probe.stop_reason
         report["facts"] = {"dev_file": dev_file, **probe.report(),
                            "share_of_train_time": round(probe.seconds / train_s, 4) if train_s else None}
     if be.cuda:
