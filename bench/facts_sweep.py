@@ -11,7 +11,7 @@ one GPU (a 135M model leaves it mostly idle), then scoring uses the trainer's ow
 (ziglora/probe.py) with evaluate.py's prompt and pass rule (ziglora/facts.py). docs/RESULTS.md's headline figures
 come from vLLM on CPU + evaluate.py on the committed adapter; this ranks recipes and draws the phrasing curve.
 
-    python bench/facts_sweep.py --data raw_data/zig-0.14.0 --work /tmp/facts [--runs default,phr-2,...]
+    python bench/facts_sweep.py --data-root raw_data --work /tmp/facts [--runs default,phr-2,...]
 """
 from __future__ import annotations
 
@@ -19,27 +19,38 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from ziglora.facts import FactTask, fact_passes, fact_prompt, load_facts
+from ziglora.io import read_jsonl, write_json
+from ziglora.models import SMOLLM2
+from ziglora.stage import output_entry
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from ziglora.facts import FactTask, fact_passes, fact_prompt, load_facts  # noqa: E402
-from ziglora.io import read_jsonl, write_json  # noqa: E402
-from ziglora.models import SMOLLM2  # noqa: E402
-from ziglora.stage import output_entry  # noqa: E402
 
-# name -> (train_lora.py flags beyond `--model smollm2-135m`, phrasings of the fact Q&A or None for the release's)
-RUNS: dict[str, tuple[list[str], int | None]] = {
-    "default": ([], None),  # exactly `make train MODEL=smollm2-135m`
-    # The phrasing curve: the fact Q&A with N question forms per fact and term, beside the notes themselves.
-    **{f"phr-{n}": (["--sources", "qa-facts,release-notes", "--oversample", "qa-facts=0.7"], n) for n in (2, 4, 8, 16)},
-    # The previous default's data: everything but the fact Q&A (what the template-only Q&A teaches).
-    "no-facts": (["--sources", "langref,langref-examples,release-notes,release-notes-examples,stdlib,cookbook,qa,"
-                  "prompts", "--oversample", "qa=0.3,prompts=0.15"], None),
+@dataclass(frozen=True)
+class Run:
+    flags: tuple[str, ...] = ()  # train_lora.py flags beyond --model smollm2-135m --data --output
+    phrasings: int | None = None  # the fact Q&A rebuilt with this many phrasings (None: the release's own)
+    release: str = "0.14.0"
+
+
+RUNS: dict[str, Run] = {
+    "default": Run(),  # exactly `make train MODEL=smollm2-135m`
+    "default-0.15.2": Run(release="0.15.2"),
+    # the large models' sources and mix on the small model (the small default before issue 11's second sweep)
+    "all-sources": Run(("--sources", "all", "--oversample", "qa-facts=0.35,qa=0.15,prompts=0.1,general=0.05")),
+    "lr1e-3": Run(("--learning-rate", "1e-3")),
+    "no-general": Run(("--general-prompts", "none")),
+    # The phrasing curve: the fact Q&A with N question forms per fact and term (N/2 clozes per blank and keyword
+    # questions per fact) beside the default's other sources; the release's own is N = 8.
+    **{f"phr-{n}": Run(phrasings=n) for n in (2, 4, 16)},
 }
 
 
@@ -52,21 +63,22 @@ def phrasing_release(data: Path, n: int, work: Path) -> Path:
         return rel
     rel.mkdir(parents=True, exist_ok=True)
     shutil.copy(data / "release_notes_sections.jsonl", rel)
-    subprocess.run([sys.executable, str(REPO / "scripts" / "build_qa.py"), "--zig-version",
-                    json.loads((data / "manifest.json").read_text())["zig_version"], "--out-root", str(out_root),
-                    "--phrasings", str(n)], check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+    manifest = json.loads((data / "manifest.json").read_text())
+    subprocess.run([sys.executable, str(REPO / "scripts" / "build_qa.py"), "--zig-version", manifest["zig_version"],
+                    "--out-root", str(out_root), "--phrasings", str(n)], check=True, cwd=REPO,
+                   stdout=subprocess.DEVNULL)
     outputs = [output_entry(rel, rel / "release_notes_sections.jsonl", "doc_sections", None),
                output_entry(rel, rel / "qa_train.jsonl", "chat", None)]
-    manifest = json.loads((data / "manifest.json").read_text())
     write_json(rel / "manifest.json", {**manifest, "outputs": outputs})
     return rel
 
 
-def train(name: str, data: Path, work: Path, env: dict) -> subprocess.Popen:
-    flags, phrasings = RUNS[name]
-    release = phrasing_release(data, phrasings, work) if phrasings else data
+def train(name: str, data_root: Path, work: Path, env: dict) -> subprocess.Popen:
+    run = RUNS[name]
+    data = data_root / f"zig-{run.release}"
+    release = phrasing_release(data, run.phrasings, work) if run.phrasings else data
     cmd = [sys.executable, str(REPO / "train_lora.py"), "--model", SMOLLM2, "--data", str(release),
-           "--output", str(work / name), *flags]
+           "--output", str(work / name), *run.flags]
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=open(work / f"{name}.log", "w"), stderr=subprocess.STDOUT)
 
 
@@ -103,50 +115,83 @@ def score(adapter: Path | None, sets: dict[str, list[FactTask]], version: str, m
     return result
 
 
+def question_sets(data: Path, version: str) -> dict[str, list[FactTask]]:
+    natural = REPO / "evals" / f"zig-{version}" / "natural.jsonl"
+    return {"natural_test": load_facts(natural, "test"), "natural_dev": load_facts(natural, "dev"),
+            "template_heldout": load_facts(data / "qa_heldout.jsonl"),
+            "retain": load_facts(REPO / "evals" / "retain.jsonl")}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, required=True, help="the release dir (make data)")
+    p.add_argument("--data-root", type=Path, required=True, help="the folder of the zig-<ver> release dirs (make data)")
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated of {', '.join(RUNS)}")
     p.add_argument("--max-new-tokens", type=int, default=384)
+    p.add_argument("--deadline-s", type=float, default=0, help=(
+        "SIGTERM a run still training this many seconds after its start: it then saves its best adapter so far "
+        "(train_lora.py stops after the step) and is scored; 0: no deadline"))
+    p.add_argument("--parallel", type=int, default=6, help=(
+        "runs training at once; the others wait for a free place (ten at once, one of them at 16 x 2048, ran "
+        "the H200 out of memory as they started)"))
     p.add_argument("--prepare", action="store_true", help="only build the phrasing-curve data into --work")
     args = p.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
+    runs = args.runs.split(",")
     if args.prepare:
-        for name in args.runs.split(","):
-            if RUNS[name][1]:
-                print(phrasing_release(args.data, RUNS[name][1], args.work))
+        for name in runs:
+            if RUNS[name].phrasings:
+                print(phrasing_release(args.data_root / f"zig-{RUNS[name].release}", RUNS[name].phrasings, args.work))
         return 0
-    version = json.loads((args.data / "manifest.json").read_text())["zig_version"]
-    natural = REPO / "evals" / f"zig-{version}" / "natural.jsonl"
-    sets = {"natural_test": load_facts(natural, "test"), "natural_dev": load_facts(natural, "dev"),
-            "template_heldout": load_facts(args.data / "qa_heldout.jsonl"),
-            "retain": load_facts(REPO / "evals" / "retain.jsonl")}
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     t0 = time.perf_counter()
     from ziglora.models import smollm2_dir
 
     smollm2_dir()  # converted once here, before the runs start side by side
-    runs = args.runs.split(",")
-    procs = {name: train(name, args.data, args.work, env) for name in runs}  # side by side on one GPU
-    results: dict = {"base": score(None, sets, version, args.max_new_tokens)}
-    results["base (open book)"] = score(None, {k: sets[k] for k in ("natural_test", "natural_dev")}, version,
-                                        args.max_new_tokens, open_book(sets["natural_test"] + sets["natural_dev"],
-                                                                       args.data))
+    waiting, procs, started = list(runs), {}, {}
+
+    def schedule() -> None:
+        """Start waiting runs while fewer than --parallel train (side by side on one GPU); stop those past the
+        deadline."""
+        now = time.perf_counter()
+        for name, proc in procs.items():
+            if args.deadline_s and proc.poll() is None and now - started[name] > args.deadline_s:
+                print(f"deadline: stopping {name}", flush=True)
+                proc.send_signal(signal.SIGTERM)
+                started[name] = float("inf")  # signalled once
+        while waiting and sum(proc.poll() is None for proc in procs.values()) < args.parallel:
+            name = waiting.pop(0)
+            procs[name], started[name] = train(name, args.data_root, args.work, env), now
+
+    schedule()
+    results: dict = {}
+    sets: dict[str, dict[str, list[FactTask]]] = {}
+    for release in dict.fromkeys(RUNS[name].release for name in runs):
+        data = args.data_root / f"zig-{release}"
+        sets[release] = question_sets(data, release)
+        natural = {k: sets[release][k] for k in ("natural_test", "natural_dev")}
+        results[f"base {release}"] = score(None, sets[release], release, args.max_new_tokens)
+        results[f"base {release} (open book)"] = score(None, natural, release, args.max_new_tokens,
+                                                       open_book(natural["natural_test"] + natural["natural_dev"],
+                                                                 data))
     write_json(args.work / "sweep.json", results)
-    for name, proc in procs.items():
-        rc = proc.wait()
-        entry: dict = {"args": RUNS[name][0], "phrasings": RUNS[name][1]}
+    for name in runs:
+        while name not in procs or procs[name].poll() is None:
+            schedule()
+            time.sleep(5)
+        rc = procs[name].returncode
+        run = RUNS[name]
+        entry: dict = {"args": list(run.flags), "phrasings": run.phrasings, "release": run.release}
         if rc != 0:
             entry["error"] = f"train_lora.py exit {rc}, see {name}.log"
         else:
             report = json.loads((args.work / name / "train_report.json").read_text())
             entry.update({k: report.get(k) for k in ("steps", "epochs", "train_loss", "tokens_per_s", "train_s",
-                                                     "backend")})
+                                                     "backend", "interrupted")})
             entry["train_tokens"] = report["data"]["train_tokens"]
             entry["facts_probe"] = report.get("facts")
-            entry.update(score(args.work / name, sets, version, args.max_new_tokens))
-            base_ok = results["base"]["retain"]["by_id"]
+            entry.update(score(args.work / name, sets[run.release], run.release, args.max_new_tokens))
+            base_ok = results[f"base {run.release}"]["retain"]["by_id"]
             entry["retain"]["kept"] = sum(1 for i, ok in entry["retain"]["by_id"].items() if ok and base_ok[i])
             entry["retain"]["base_passed"] = sum(base_ok.values())
         results[name] = entry

@@ -8,10 +8,10 @@
 #                                           SWEEP_GPU and, when Q8_GPU is set, the Qwen3-8B-shape default run with
 #                                           the facts probe (--max-epochs Q8_EPOCHS) then the raw-loop benchmark
 #   bash bench/facts_sweep.sh wait          until both are done (at most WAIT_S), results to $OUT
-#   bash bench/facts_sweep.sh fetch NAME    adapter NAME of the sweep to $OUT
+#   bash bench/facts_sweep.sh fetch NAME    adapter NAME of the sweep to $OUT, in 15 MiB parts
 set -uo pipefail
 export DEV=/tmp/dev WORK=/tmp/facts Q8=/tmp/q8 REPO_COPY=/tmp/facts-repo
-export PYTHONPATH=/tmp/site HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
+export PYTHONPATH=/tmp/site:$REPO_COPY HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
 
 q8_runs() {  # Qwen3-8B shape, random weights: train_lora.py's defaults under a 24 GiB cap, then the raw loop
   model=/tmp/qwen3-8b-random
@@ -41,15 +41,17 @@ case "${1:-}" in
     tar xzf $DEV/base/data.tar.gz -C /tmp/data || exit 1
     cp $DEV/base/raw_qlora_loop.py $DEV/ && mkdir -p $DEV/tok && tar xzf $DEV/base/tok.tar.gz -C $DEV/tok
     rm -rf $REPO_COPY && cp -a . $REPO_COPY && cd $REPO_COPY || exit 1
-    CUDA_VISIBLE_DEVICES=${SWEEP_GPU:-0} setsid bash -c "python3 bench/facts_sweep.py --data /tmp/data/zig-0.14.0 \
-      --work $WORK ${RUNS:+--runs $RUNS}; touch $WORK/done" > "$WORK/sweep.log" 2>&1 < /dev/null &
+    CUDA_VISIBLE_DEVICES=${SWEEP_GPU:-0} setsid bash -c "python3 bench/facts_sweep.py --data-root /tmp/data \
+      --work $WORK --deadline-s ${DEADLINE_S:-0} ${RUNS:+--runs $RUNS}; touch $WORK/done" > "$WORK/sweep.log" 2>&1 \
+      < /dev/null &
     if [ -n "${Q8_GPU:-}" ]; then
       CUDA_VISIBLE_DEVICES=$Q8_GPU setsid bash -c "$(declare -f q8_runs); q8_runs; touch $Q8/done" \
         > "$Q8/q8.log" 2>&1 < /dev/null &
     else
       touch "$Q8/done"
     fi
-    sleep 20; tail -n 5 "$WORK/sweep.log"; nvidia-smi --query-gpu=index,memory.used,utilization.gpu --format=csv ;;
+    sleep "${START_WAIT_S:-20}"; tail -n 5 "$WORK/sweep.log"; tail -n 4 "$WORK"/*.log
+    nvidia-smi --query-gpu=index,memory.used,utilization.gpu --format=csv ;;
   wait)
     for _ in $(seq 1 $((${WAIT_S:-540} / 5))); do [ -f "$WORK/done" ] && [ -f "$Q8/done" ] && break; sleep 5; done
     tail -n 12 "$WORK/sweep.log" "$Q8/q8.log"; grep -h "facts probe" $WORK/*.log | tail -n 12; mkdir -p "$OUT"
@@ -57,7 +59,8 @@ case "${1:-}" in
     tar czf "$OUT/facts-logs.tar.gz" -C "$WORK" --exclude='*.safetensors' --exclude='*-checkpoints' \
       --exclude='data-phr-*' . 2>/dev/null
     tar czf "$OUT/q8-logs.tar.gz" -C "$Q8" --exclude='*.safetensors' --exclude='*-checkpoints' . 2>/dev/null ;;
-  fetch)
-    mkdir -p "$OUT"; tar czf "$OUT/$2.tar.gz" -C "$WORK" --exclude="$2-checkpoints" "$2" && ls -la "$OUT" ;;
+  fetch)  # in parts of 15 MiB: a file that comes back is at most 16 MiB (cat NAME.tar.gz.part-* to join)
+    mkdir -p "$OUT"; tar czf - -C "$WORK" --exclude="$2-checkpoints" "$2" | split -b 15M - "$OUT/$2.tar.gz.part-" \
+      && ls -la "$OUT" ;;
   *) echo "usage: $0 stash|start|wait|fetch NAME" >&2; exit 2 ;;
 esac

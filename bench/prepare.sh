@@ -8,7 +8,8 @@
 set -euo pipefail
 shared=${ZIGLORA_SHARED:-../shared}
 data=${DATA:-raw_data/zig-0.14.0}
-[ -f "$data/manifest.json" ] || { echo "run 'make data' first" >&2; exit 1; }
+releases=${RELEASES:-$(basename "$data")}  # the release dirs facts_sweep.sh gets (names under raw_data/)
+for r in $releases; do [ -f "raw_data/$r/manifest.json" ] || { echo "run 'make data' for $r first" >&2; exit 1; }; done
 [ -d .whl ] || bash "$shared/gpu/make_wheels.sh" .whl
 mkdir -p .bench .tok
 cp "$shared/gpu/raw_qlora_loop.py" .bench/
@@ -20,8 +21,8 @@ mkdir -p .dev/base
 cp -r .whl .dev/base/whl
 cp .bench/raw_qlora_loop.py .dev/base/
 tar czf .dev/base/tok.tar.gz -C .tok .
-tar czf .dev/base/data.tar.gz --exclude=sources -C "$(dirname "$data")" "$(basename "$data")"
-rm -rf .dev/phr && .venv/bin/python bench/facts_sweep.py --prepare --data "$data" --work .dev/phr
+tar czf .dev/base/data.tar.gz --exclude=sources -C raw_data $releases
+rm -rf .dev/phr && PYTHONPATH=. .venv/bin/python bench/facts_sweep.py --prepare --data-root raw_data --work .dev/phr
 tar czf .dev/base/phr.tar.gz --exclude=stages -C .dev/phr . && rm -rf .dev/phr
 if [ ! -f .dev/smol3/SHA256SUMS ]; then
   mkdir -p .dev/full .dev/smol1 .dev/smol2 .dev/smol3
