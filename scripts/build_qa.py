@@ -598,8 +598,8 @@ def fact_questions(fact: Fact, asked: list[str], version: str, phrasings: int, s
     share = max(1, phrasings // 2)
     for blank in fact.blanks:
         rng = random.Random(f"{seed}/{fact.id}/cloze/{blank}")
-        out += [("cloze", blank, i, q) for i, q in enumerate(distinct(lambda: cloze(fact.sentence, blank, version,
-                                                                                      rng), share))]
+        out += [("cloze", blank, i, q) for i, q in enumerate(distinct(
+            lambda blank=blank, rng=rng: cloze(fact.sentence, blank, version, rng), share))]
     words = rarest(keywords(fact.sentence), frequency)
     if len(words) >= MIN_FACT_KEYWORDS:
         rng = random.Random(f"{seed}/{fact.id}/keywords")
