@@ -24,13 +24,12 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from ziglora.facts import FactTask, fact_passes, fact_prompt, load_facts
+from ziglora.io import read_jsonl, write_json
+from ziglora.models import SMOLLM2
+from ziglora.stage import output_entry
 
-from ziglora.facts import FactTask, fact_passes, fact_prompt, load_facts  # noqa: E402
-from ziglora.io import read_jsonl, write_json  # noqa: E402
-from ziglora.models import SMOLLM2  # noqa: E402
-from ziglora.stage import output_entry  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 # name -> (train_lora.py flags beyond `--model smollm2-135m`, phrasings of the fact Q&A or None for the release's)
 RUNS: dict[str, tuple[list[str], int | None]] = {

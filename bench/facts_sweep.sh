@@ -11,7 +11,9 @@
 #   bash bench/facts_sweep.sh fetch NAME    adapter NAME of the sweep to $OUT
 set -uo pipefail
 export DEV=/tmp/dev WORK=/tmp/facts Q8=/tmp/q8 REPO_COPY=/tmp/facts-repo
-export PYTHONPATH=/tmp/site HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
+# the wheels, and the copy of the repo the runs start from (`start`): nothing is installed here, and
+# python3 bench/facts_sweep.py imports ziglora
+export PYTHONPATH=/tmp/site:$REPO_COPY HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
 
 q8_runs() {  # Qwen3-8B shape, random weights: train_lora.py's defaults under a 24 GiB cap, then the raw loop
   model=/tmp/qwen3-8b-random

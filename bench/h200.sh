@@ -32,7 +32,8 @@ collect() {  # at most 8 files come back from a device call: the summary plus on
 }
 
 run_all() {
-  export PYTHONPATH=/tmp/site HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
+  # the wheels, and this copy of the repo: nothing is installed here, and python3 bench/... imports ziglora
+  export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
   nvidia-smi -L
   read -r raw_gpu our_gpu <<< "$GPUS"
   our_gpu=${our_gpu:-$raw_gpu}

@@ -37,13 +37,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script without installing the package
-
-from ziglora import cli  # noqa: E402
-from ziglora.io import read_jsonl, sha256_file, write_json, write_jsonl  # noqa: E402
-from ziglora.progress import Progress  # noqa: E402
-from ziglora.stage import output_entry, record_stage, refresh_outputs, release_dir  # noqa: E402
-from ziglora.zig import Zig, cache_dir, ensure_zig  # noqa: E402
+from ziglora import cli
+from ziglora.io import read_jsonl, sha256_file, write_json, write_jsonl
+from ziglora.progress import Progress
+from ziglora.stage import output_entry, record_stage, refresh_outputs, release_dir
+from ziglora.zig import Zig, cache_dir, ensure_zig
 
 SCRIPT = "validate_examples"
 # Input file -> source name used in the summary. Order is the order of the report.
