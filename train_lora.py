@@ -1,9 +1,9 @@
 """Train a LoRA adapter that teaches a chat model one Zig release, measure while training that it learns the
 release's facts, and save the best adapter the way vLLM loads it.
 
-    python train_lora.py --data raw_data/zig-0.14.0                        # Qwen3-8B, 4-bit QLoRA on a CUDA GPU
-    python train_lora.py --model smollm2-135m --data raw_data/zig-0.14.0   # the built-in 135M model
-    python train_lora.py --config recipes/smoke.yaml                       # a recipe file; flags still override
+    python train_lora.py --data raw_data/zig-<ver>                        # Qwen3-8B, 4-bit QLoRA on a CUDA GPU
+    python train_lora.py --model smollm2-135m --data raw_data/zig-<ver>   # the built-in 135M model
+    python train_lora.py --config recipes/smoke.yaml                      # a recipe file; flags still override
 
 Every epoch (--facts-eval-steps) the model answers the release's hand-written dev questions (evals/zig-<ver>/
 natural.jsonl, split dev: facts asked in a user's own words, never trained on) and the retain questions

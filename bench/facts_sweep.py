@@ -30,6 +30,7 @@ from ziglora.facts import FactTask, fact_passes, fact_prompt, load_facts
 from ziglora.io import read_jsonl, write_json
 from ziglora.models import SMOLLM2
 from ziglora.stage import output_entry
+from ziglora.versions import DEFAULT_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 class Run:
     flags: tuple[str, ...] = ()  # train_lora.py flags beyond --model smollm2-135m --data --output
     phrasings: int | None = None  # the fact Q&A rebuilt with this many phrasings (None: the release's own)
-    release: str = "0.14.0"
+    release: str = DEFAULT_VERSION
 
 
 RUNS: dict[str, Run] = {

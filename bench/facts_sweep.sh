@@ -11,17 +11,20 @@
 #   bash bench/facts_sweep.sh fetch NAME    adapter NAME of the sweep to $OUT, in 15 MiB parts
 set -uo pipefail
 export DEV=/tmp/dev WORK=/tmp/facts Q8=/tmp/q8 REPO_COPY=/tmp/facts-repo
+# the wheels, and the copy of the repo the runs start from (`start`): nothing is installed here, and
+# python3 bench/facts_sweep.py imports ziglora
 export PYTHONPATH=/tmp/site:$REPO_COPY HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
 
 q8_runs() {  # Qwen3-8B shape, random weights: train_lora.py's defaults under a 24 GiB cap, then the raw loop
+  Q8_DATA=/tmp/data/zig-$(python3 -m ziglora.site ${ZIG_VERSION:-})  # the default release unless ZIG_VERSION says
   model=/tmp/qwen3-8b-random
   [ -f "$model/config.json" ] || TOKENIZER_DIR=$DEV/tok python3 $DEV/raw_qlora_loop.py make "$model"
-  python3 train_lora.py --model "$model" --data /tmp/data/zig-0.14.0 --max-epochs "${Q8_EPOCHS:-1}" \
+  python3 train_lora.py --model "$model" --data "$Q8_DATA" --max-epochs "${Q8_EPOCHS:-1}" \
     --gpu-memory-cap-gib 24 --output "$Q8/defaults" > "$Q8/defaults.log" 2>&1
   cp "$Q8/defaults/train_report.json" "$Q8/defaults.json" 2>/dev/null
   OUT=$Q8 SEQ=4096 BATCH=2 STEPS=20 CAP_GIB=24 python3 $DEV/raw_qlora_loop.py bench "$model" unsloth \
     > "$Q8/raw_4096x2.log" 2>&1
-  python3 train_lora.py --model "$model" --data /tmp/data/zig-0.14.0 --max-seq-len 4096 --batch-size 2 \
+  python3 train_lora.py --model "$model" --data "$Q8_DATA" --max-seq-len 4096 --batch-size 2 \
     --grad-accum 1 --max-steps 23 --warmup-steps-excluded 3 --eval-share 0 --facts-eval none --gpu-memory-cap-gib 24 \
     --output "$Q8/adapter_4096x2" > "$Q8/train_4096x2.log" 2>&1
   cp "$Q8/adapter_4096x2/train_report.json" "$Q8/train_4096x2.json" 2>/dev/null

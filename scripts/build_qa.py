@@ -37,14 +37,11 @@ import random
 import re
 import sys
 from collections import Counter, defaultdict
-from pathlib import Path
 from typing import NamedTuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script without installing the package
-
-from ziglora import cli  # noqa: E402
-from ziglora.io import read_jsonl, write_jsonl  # noqa: E402
-from ziglora.stage import output_entry, record_stage, release_dir  # noqa: E402
+from ziglora import cli
+from ziglora.io import read_jsonl, write_jsonl
+from ziglora.stage import output_entry, record_stage, release_dir
 
 SECTIONS_FILE = "release_notes_sections.jsonl"
 TRAIN_FILE = "qa_train.jsonl"

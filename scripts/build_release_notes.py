@@ -17,15 +17,12 @@ can tell which notes a release's corpus holds and why.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script without installing the package
-
-from ziglora import cli  # noqa: E402
-from ziglora.docs_build import DocPage, build_doc  # noqa: E402
-from ziglora.site import published_release  # noqa: E402
-from ziglora.stage import record_stage, release_dir  # noqa: E402
-from ziglora.versions import release_notes_url, resolve_pin  # noqa: E402
+from ziglora import cli
+from ziglora.docs_build import DocPage, build_doc
+from ziglora.site import published_release
+from ziglora.stage import record_stage, release_dir
+from ziglora.versions import release_notes_url, resolve_pin
 
 
 def main(argv: list[str] | None = None) -> int:

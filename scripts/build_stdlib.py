@@ -11,15 +11,13 @@ import hashlib
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script without installing the package
-
-from ziglora import cli  # noqa: E402
-from ziglora.io import write_jsonl  # noqa: E402
-from ziglora.progress import Progress  # noqa: E402
-from ziglora.stage import output_entry, record_stage, release_dir  # noqa: E402
-from ziglora.text import decode_utf8  # noqa: E402
-from ziglora.versions import resolve_pin  # noqa: E402
-from ziglora.zig import ensure_zig  # noqa: E402
+from ziglora import cli
+from ziglora.io import write_jsonl
+from ziglora.progress import Progress
+from ziglora.stage import output_entry, record_stage, release_dir
+from ziglora.text import decode_utf8
+from ziglora.versions import resolve_pin
+from ziglora.zig import ensure_zig
 
 SCRIPT = "build_stdlib"
 

@@ -22,16 +22,14 @@ import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script without installing the package
-
-from ziglora.evaluation import Client, Context, EndpointDown, Outcome, Suite  # noqa: E402
-from ziglora.io import atomic_write_text, write_json  # noqa: E402
-from ziglora.progress import Progress  # noqa: E402
-from ziglora.sandbox import isolation  # noqa: E402
-from ziglora.serving import THINKING_OFF  # noqa: E402
-from ziglora.site import resolve_version  # noqa: E402
-from ziglora.suites import registry  # noqa: E402
-from ziglora.versions import DEFAULT_VERSION  # noqa: E402
+from ziglora.evaluation import Client, Context, EndpointDown, Outcome, Suite
+from ziglora.io import atomic_write_text, write_json
+from ziglora.progress import Progress
+from ziglora.sandbox import isolation
+from ziglora.serving import THINKING_OFF
+from ziglora.site import resolve_version
+from ziglora.suites import registry
+from ziglora.versions import DEFAULT_VERSION
 
 SUITES = registry()
 

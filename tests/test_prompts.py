@@ -141,7 +141,7 @@ def test_every_code_block_is_accepted_by_its_release(release, zig, zig_env, tmp_
         results += list(pool.map(run, jobs[1:]))
     failures = [
         f"{label}: zig {' '.join(args)} -> {proc.returncode}\n"
-        f"prompt: {records[int(label[1:].split()[0])]['prompt']}\n{proc.stderr[-1500:]}"
+        f"prompt: {records[int(label[1:].split()[0])]['prompt']}\n{proc.output[-1500:]}"
         for label, args, proc in results
         if proc.returncode != 0
     ]

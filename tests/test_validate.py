@@ -10,14 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 from ziglora.io import read_jsonl, sha256_file, write_jsonl
 from ziglora.stage import output_entry, record_stage
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-# imported by name, not with conftest.load_script: that leaves it out of sys.modules, where @dataclass looks
-import validate_examples as ve  # noqa: E402
+ve = load_script("validate_examples")
 
 PASSING = """const std = @import("std");
 

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ziglora.zig import Zig
+from ziglora.zig import Zig, files_in_temp_dir, wait_or_kill
 
 NOBODY = 65534
 
@@ -124,14 +124,10 @@ def _reason(returncode: int, limits: Limits, under_bwrap: bool) -> str:
 def run_sandboxed(argv: list[str], workdir: Path, time_limit: float, limits: Limits) -> tuple[int | None, str, str]:
     """Run argv in `workdir` inside the sandbox. Returns (exit status or None at the time limit, output, reason)."""
     use_bwrap = isolation() == "bubblewrap"
-    proc = _popen(argv, workdir, limits, use_bwrap)
-    try:
-        out, _ = proc.communicate(timeout=time_limit)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
+    code, out = wait_or_kill(_popen(argv, workdir, limits, use_bwrap), time_limit)
+    if code is None:
         return None, out.decode("utf-8", "replace"), f"killed: time limit of {time_limit:g} s reached"
-    return proc.returncode, out.decode("utf-8", "replace"), _reason(proc.returncode, limits, use_bwrap)
+    return code, out.decode("utf-8", "replace"), _reason(code, limits, use_bwrap)
 
 
 def _workdir_parent() -> str | None:
@@ -153,27 +149,17 @@ def run_zig_test(zig: Zig, files: dict[str, str], test_file: str, time_limit: fl
     limit (shared by both) passes: an endless loop in generated code must not outlive the run.
     """
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="ziglora-eval-", dir=_workdir_parent()) as tmp:
-        work = Path(tmp)
-        for name, text in files.items():
-            (work / name).write_text(text, encoding="utf-8")
+    with files_in_temp_dir(files, "ziglora-eval-", _workdir_parent()) as work:
         binary = "test-binary"
-        compiler = subprocess.Popen(
-            [str(zig.exe), "test", test_file, "--test-no-exec", f"-femit-bin={binary}"], cwd=work,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True,
-        )
-        try:
-            out, _ = compiler.communicate(timeout=time_limit)
-        except subprocess.TimeoutExpired:
-            os.killpg(compiler.pid, signal.SIGKILL)
-            out, _ = compiler.communicate()
+        compiled = zig.run(["test", test_file, "--test-no-exec", f"-femit-bin={binary}"], work, time_limit)
+        if compiled.timed_out:
             reason = f"killed: time limit of {time_limit:g} s reached"
-            return RunResult("timeout", out + f"\n[{reason}]\n", time.monotonic() - start, reason)
-        if compiler.returncode != 0:
-            return RunResult("compile_error", out, time.monotonic() - start, "did not compile")
+            return RunResult("timeout", compiled.output + f"\n[{reason}]\n", time.monotonic() - start, reason)
+        if compiled.returncode != 0:
+            return RunResult("compile_error", compiled.output, time.monotonic() - start, "did not compile")
         left = max(time_limit - (time.monotonic() - start), 1.0)
         code, run_out, reason = run_sandboxed([f"./{binary}"], work, left, limits)
-    output = out + run_out
+    output = compiled.output + run_out
     if code is None:  # the limit covers compiling and running: name the whole of it
         reason = f"killed: time limit of {time_limit:g} s reached"
         return RunResult("timeout", output + f"\n[{reason}]\n", time.monotonic() - start, reason)

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from ziglora.net import DownloadError, download
-from ziglora.versions import LATEST, index_url, parse_version
+from ziglora.versions import DEFAULT_VERSION, LATEST, index_url, parse_version
 
 
 class ReleaseNotPublished(ValueError):
@@ -84,9 +84,11 @@ def source_entry(name: str, fetched: dict, **extra: object) -> dict:
     return {"name": name, "url": fetched["url"], "bytes": fetched["bytes"], "sha256": fetched["sha256"], **extra}
 
 
-if __name__ == "__main__":  # `python -m ziglora.site latest` prints the release `latest` means now (for make)
+if __name__ == "__main__":
+    # `python -m ziglora.site [VERSION]` prints the release VERSION names (for make and bench/*.sh): `latest` the
+    # newest now, nothing the default release
     try:
-        print(resolve_version(sys.argv[1]))
+        print(resolve_version(sys.argv[1] if len(sys.argv) > 1 else DEFAULT_VERSION))
     except (ReleaseNotPublished, DownloadError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
