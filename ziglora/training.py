@@ -124,8 +124,9 @@ GENERAL_TOKENS = 384
 
 
 def general_prompts(s) -> tuple[list[str], str | None]:
-    """(prompts, file) the base model answers for the `general` source; none with --general-prompts none."""
-    if s.general_prompts == "none":
+    """(prompts, file) the base model answers for the `general` source; none with --general-prompts none or when
+    --sources leaves the source out (the answers would cost a minute for nothing)."""
+    if s.general_prompts == "none" or s.sources != "all" and "general" not in s.sources.split(","):
         return [], None
     path = REPO / "prompts" / "general.jsonl" if s.general_prompts == "auto" else Path(s.general_prompts)
     if not path.is_file():
