@@ -427,6 +427,9 @@ def test_general_answers_are_the_base_model_s_own_and_cut_ones_are_left_out(tiny
     assert info["prompts"] == 3 and info["answers_kept"] == 2 and info["answers_cut"] == 1
     row = next(r for r in report["data"]["token_table"] if r["source"] == "general")
     assert row["records"] == 2 and row["share"] >= 0.15  # oversampled to its share like any source
+    train(run_args(tiny_qwen3_dir, rel, prompts, tmp_path / "out2", "--general-prompts", str(general),
+                   "--max-steps", "1", sources="qa,prompts"))
+    assert len(asked) == 1  # a run whose --sources leaves `general` out asks nothing
 
 
 def test_a_signal_ends_training_after_the_step_and_saves_the_run(tiny_qwen3_dir, release, tmp_path):
