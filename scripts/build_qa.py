@@ -140,6 +140,7 @@ KEYWORD_FORMS = (
     "Can you explain what Zig {ver} says about {kw}?",
     "How do {kw} fit together in Zig {ver}?",
 )
+KINDS = ("term", "cloze", "keywords")  # the kinds of fact question (fact_questions)
 MAX_BLANKS = 3  # cloze targets per fact: its names first, then numbers
 MAX_BLANK_CHARS = 60  # a longer code span is a snippet, not a name to ask for
 MIN_FACT_KEYWORDS = 4  # content words a sentence without a distinctive term needs to be a fact (names lists have 1-3)
@@ -605,12 +606,14 @@ def fact_questions(fact: Fact, asked: list[str], version: str, phrasings: int, s
     return out
 
 
-def build_facts(records: list[dict], version: str, phrasings: int, seed: int) -> tuple[list[dict], dict]:
+def build_facts(records: list[dict], version: str, phrasings: int, seed: int, kinds: tuple[str, ...] = KINDS
+                ) -> tuple[list[dict], dict]:
     """(fact chat records, counts): per fact its term, cloze and keyword questions (fact_questions), each answered
     with the fact. A term found in the facts of more than MAX_TERM_TOPICS topics is not asked about by name: its
     questions would have as many unrelated answers. A topic is a section with its subsections ("Removal of
     @fence" and its three parts are one topic about `@fence`). A question already asked of another fact is
-    left out (counted): one question, one answer."""
+    left out (counted): one question, one answer. `kinds`: the kinds of question made (a control run leaves one
+    out)."""
     sections = [parse_section(r) for r in records]
     facts = [facts_of(s, f"{version}/{n:03d}-{s.anchor}") for n, s in enumerate(sections)]
     topics_of = defaultdict(set)
@@ -630,6 +633,8 @@ def build_facts(records: list[dict], version: str, phrasings: int, seed: int) ->
             stats["facts_without_terms"] += not fact.terms
             answer = fact_answer(fact, version, section.level)
             for kind, term, i, question in fact_questions(fact, asked, version, phrasings, seed, frequency):
+                if kind not in kinds:
+                    continue
                 if question in seen:
                     stats["questions_asked_twice_left_out"] += 1
                     continue
@@ -698,6 +703,13 @@ def phrasings_arg(text: str) -> int:
     return int(text)
 
 
+def kinds_arg(text: str) -> tuple[str, ...]:
+    kinds = tuple(k.strip() for k in text.split(","))
+    if not kinds or set(kinds) - set(KINDS):
+        raise argparse.ArgumentTypeError(f"must be some of {','.join(KINDS)}, got {text!r}")
+    return kinds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = cli.release_parser(__doc__)
     parser.add_argument("--heldout-share", type=share_arg, default=0.25,
@@ -706,6 +718,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="chooses the held-out phrasings and the fact question forms (default: 0)")
     parser.add_argument("--phrasings", type=phrasings_arg, default=8,
                         help=f"questions per fact and term, forms drawn with --seed (1..{len(FACT_FORMS)}, default: 8)")
+    parser.add_argument("--kinds", type=kinds_arg, default=KINDS, help=(
+        f"comma-separated kinds of fact question to make, of {','.join(KINDS)} (default: all; fewer for a control "
+        "run that measures what one kind adds)"))
     args = parser.parse_args(argv)
     out = release_dir(args.zig_version, args.out_root)
     source = out / SECTIONS_FILE
@@ -715,7 +730,7 @@ def main(argv: list[str] | None = None) -> int:
     sections = list(read_jsonl(source))
     notes_version = sections[0]["notes_version"] if sections else args.zig_version  # the notes the stage read
     train, heldout, recall, stats = build(sections, notes_version, args.heldout_share, args.seed)
-    fact_train, fact_stats = build_facts(sections, notes_version, args.phrasings, args.seed)
+    fact_train, fact_stats = build_facts(sections, notes_version, args.phrasings, args.seed, args.kinds)
     write_jsonl(out / TRAIN_FILE, train + fact_train)
     write_jsonl(out / HELDOUT_FILE, heldout)
     write_jsonl(out / RECALL_FILE, recall)

@@ -482,3 +482,13 @@ def test_keyword_questions_name_a_few_of_the_rarer_words_of_their_fact(kind_fact
         words = re.split(r", | and ", next(g for g in named.groups() if g))
         assert 2 <= len(words) <= 3 and all(w in sentence for w in words), r["messages"][0]["content"]
         assert not {"the", "for", "that", "new"} & {w.lower() for w in words}
+
+
+def test_kinds_leave_a_kind_of_question_out_for_a_control_run(raw, capsys):
+    every = fact_records(raw)
+    without = fact_records(raw, "--kinds", "term,keywords")
+    assert {r["kind"] for r in every} == set(build_qa.KINDS) and {r["kind"] for r in without} == {"term", "keywords"}
+    assert without == [r for r in every if r["kind"] != "cloze"]  # the other questions unchanged
+    with pytest.raises(SystemExit):
+        run(raw, "--kinds", "term,riddles")
+    assert "--kinds: must be some of term,cloze,keywords" in capsys.readouterr().err
