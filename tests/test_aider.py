@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from test_evaluate import make_exercism_archive
+from test_evaluate import EXERCISES, make_exercism_archive
 from test_serve_vllm import lora_adapter_dir  # noqa: F401 - the adapter fixture shared with that file
 from vllm_server import vllm_server
 
@@ -122,10 +122,10 @@ def test_standin_answers_litellm_streamed_and_not():
     assert [r["stream"] for r in server.requests] == [False, True]
 
 
-def run_aider_suite(tmp_path: Path, *args: str) -> tuple[dict, Path]:
+def run_aider_suite(tmp_path: Path, *args: str, exercises: dict = EXERCISES) -> tuple[dict, Path]:
     """evaluate.py --suites aider on the fixture track (2 exercises, 1 incomplete): (its report, its --output)."""
     archive = tmp_path / "track.tar.gz"
-    make_exercism_archive(archive, "fixture")
+    make_exercism_archive(archive, "fixture", exercises)
     proc = subprocess.run(  # --output relative to evaluate.py's directory, not to Aider's
         [sys.executable, str(REPO / "scripts" / "evaluate.py"), "--suites", "aider", "--exercism-archive", str(archive),
          "--output", "report", "--jobs", "2", "--concurrency", "2", *args],
@@ -176,6 +176,18 @@ def test_max_tokens_cuts_aiders_replies(tmp_path):
     assert (logs / "diff-1.patch").read_text() == ""  # the cut reply changed nothing
     assert "of 4 replies; of 4 tries 100 % did not compile, 4 hit the token limit" in row["note"]
     assert report["settings"]["max_tokens"] == 8
+
+
+def test_second_try_sees_a_long_first_chat_whole(tmp_path):
+    """A first chat longer than Aider's summarizing threshold (1/16 of the 16k context) reaches the second try as
+    it was, not as a summary the weak model (the model under test) wrote."""
+    rules = "".join(f"- Rule {i}: the answer for {i} is the number after {i}, which is {i + 1}.\n" for i in range(150))
+    add_one = {**EXERCISES["add-one"], ".docs/instructions.md": f"# Add one\n\nReturn the number after `x`.\n\n{rules}"}
+    report, out = run_aider_suite(tmp_path, "--answers", "stub", exercises={"add-one": add_one})
+    assert [t["metrics"]["tries"] for t in report["tasks"]] == [2]
+    second = (out / "logs" / "stub" / "aider" / "add-one" / "llm-history.txt").read_text().split("TO LLM")[-1]
+    assert "I spoke to you previously" not in second  # how Aider starts a summary
+    assert "- Rule 149: the answer for 149" in second and "implement addOne" in second
 
 
 def test_aider_suite_against_vllm(proxy, tmp_path):
