@@ -202,6 +202,7 @@ def test_aider_suite_against_vllm(proxy, tmp_path):
     assert {body["model"] for body in chats} == set(rows)
     assert all(body["max_tokens"] == 12 for body in chats), [body.get("max_tokens") for body in chats]
     for task in report["tasks"]:
+        # the random model does not stop by itself: every reply is cut at 12 tokens, also where Aider's console
+        # wraps the long served name of the base model (its directory) and the words that say so
         metrics = task["metrics"]
-        assert metrics["replies"] >= metrics["tries"] >= 1
-        assert metrics["completion_tokens"] <= 12 * metrics["replies"]  # the server caps at 64 unless told
+        assert metrics["tries"] == metrics["replies"] == metrics["token_limit"] == 2

@@ -201,8 +201,8 @@ class AiderSuite(Suite):
             for attempt in range(1, self.tries + 1):
                 out, status = self._aider(ctx, model, repo, home, logs, ex, message, attempt)
                 (logs / f"aider-{attempt}.txt").write_text(out, encoding="utf-8")
-                not_applied += out.count(NOT_APPLIED)
-                token_limit += TOKEN_LIMIT in out
+                not_applied += _said(out, NOT_APPLIED)
+                token_limit += _said(out, TOKEN_LIMIT) > 0
                 timed_out += status is None
                 _git(repo, "add", "-A")
                 (logs / f"diff-{attempt}.patch").write_text(_git(repo, "diff", "--cached"), encoding="utf-8")
@@ -246,6 +246,12 @@ class AiderSuite(Suite):
                 f"({total['completion_tokens'] / n:,.0f} out) and {total['seconds'] / n:.0f} s per exercise"
             )
         return notes
+
+
+def _said(console: str, phrase: str) -> int:
+    """How often Aider's console output holds `phrase`. Aider wraps its lines at 80 columns, so a long model name
+    can put a line break between any two of its words."""
+    return len(re.findall(r"\s+".join(map(re.escape, phrase.split())), console))
 
 
 def _share(part: int, whole: int) -> str:
