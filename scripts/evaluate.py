@@ -64,7 +64,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--test-timeout", type=float, default=120,
                    help="seconds for compiling and running one exercise's tests before it is killed "
                         "(default %(default)s)")
-    p.add_argument("--max-tokens", type=int, default=2048, help="answer length limit (default %(default)s)")
+    p.add_argument("--max-tokens", type=int, default=2048,
+                   help="tokens per model reply, in every suite (the aider suite gives it to Aider as max_tokens: a "
+                        "reply cut there is not applied) (default %(default)s)")
     for suite in SUITES.values():
         suite.add_arguments(p.add_argument_group(f"{suite.name} suite"))
     args = p.parse_args(argv)
@@ -211,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         "zig_version": args.zig_version, "base_url": args.base_url if client else None, "answers": args.answers,
         "base_model": base, "sandbox": sandbox,
         "settings": {"temperature": 0.0, "max_tokens": args.max_tokens, "chat_template_kwargs": THINKING_OFF,
-                     "test_timeout_s": args.test_timeout},
+                     "test_timeout_s": args.test_timeout,
+                     **{k: v for suite in suites for k, v in suite.settings(args).items()}},
         "results": rows,
         "tasks": [{"model": o.model, "suite": o.suite, "task": o.task, "passed": o.passed, "pass@1": o.pass1,
                    "detail": o.detail, **({"metrics": o.metrics} if o.metrics else {})} for o in outcomes],

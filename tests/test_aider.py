@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from test_evaluate import make_exercism_archive
+from test_evaluate import EXERCISES, make_exercism_archive
 from test_serve_vllm import lora_adapter_dir  # noqa: F401 - the adapter fixture shared with that file
 from vllm_server import vllm_server
 
@@ -122,19 +122,23 @@ def test_standin_answers_litellm_streamed_and_not():
     assert [r["stream"] for r in server.requests] == [False, True]
 
 
+def run_aider_suite(tmp_path: Path, *args: str, exercises: dict = EXERCISES) -> tuple[dict, Path]:
+    """evaluate.py --suites aider on the fixture track (2 exercises, 1 incomplete): (its report, its --output)."""
+    archive = tmp_path / "track.tar.gz"
+    make_exercism_archive(archive, "fixture", exercises)
+    proc = subprocess.run(  # --output relative to evaluate.py's directory, not to Aider's
+        [sys.executable, str(REPO / "scripts" / "evaluate.py"), "--suites", "aider", "--exercism-archive", str(archive),
+         "--output", "report", "--jobs", "2", "--concurrency", "2", *args],
+        cwd=tmp_path, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads((tmp_path / "report" / "eval_report.json").read_text()), tmp_path / "report"
+
+
 @pytest.mark.parametrize("answers", ["reference", "stub"])
 def test_aider_suite_with_the_standin(tmp_path, answers):
     """The real Aider edits each exercise of a small exercism-layout track through the stand-in: the reference
     solutions pass on the first try, the unchanged stubs fail both tries (the second one sees the test output)."""
-    archive = tmp_path / "track.tar.gz"
-    make_exercism_archive(archive, "fixture")
-    out = tmp_path / "report"
-    proc = subprocess.run(  # --output relative to evaluate.py's directory, not to Aider's
-        [sys.executable, str(REPO / "scripts" / "evaluate.py"), "--suites", "aider", "--answers", answers,
-         "--exercism-archive", str(archive), "--output", "report", "--jobs", "2", "--concurrency", "2"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=1200)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads((out / "eval_report.json").read_text())
+    report, out = run_aider_suite(tmp_path, "--answers", answers)
     [row] = report["results"]
     expect = 2 if answers == "reference" else 0
     assert (row["suite"], row["pass@1"], row["pass@2"], row["total"], row["skipped"]) == ("aider", expect, expect, 2, 1)
@@ -143,14 +147,62 @@ def test_aider_suite_with_the_standin(tmp_path, answers):
     if answers == "reference":
         assert tasks["add-one"]["metrics"]["tries"] == 1 and tasks["add-one"]["metrics"]["replies"] == 1
         assert "+    return x + 1;" in (logs / "diff-1.patch").read_text()  # Aider applied the reply
-        assert "not compiled 0 % of 2 tries" in row["note"]
+        assert "of 2 tries 0 % did not compile, 0 hit the token limit" in row["note"]
     else:
         assert all(t["metrics"]["tries"] == 2 and t["metrics"]["not_compiled"] == 2 for t in tasks.values())
         assert "implement addOne" in (logs / "test-1.txt").read_text()  # the stub's @compileError failed it
         # the second try carried the first try's test output and the first chat to the model
         second = (logs / "llm-history.txt").read_text().split("TO LLM")[-1]
         assert "implement addOne" in second and "Return the number after `x`." in second
-        assert "not compiled 100 % of 4 tries" in row["note"]
+        assert "of 4 tries 100 % did not compile" in row["note"]
     assert tasks["add-one"]["metrics"]["prompt_tokens"] > 0 and "not applied 0 %" in row["note"]
+    assert "0 were killed at the time limit" in row["note"]
     assert (logs / "chat.md").is_file() and (logs / "aider-1.txt").is_file()
     assert "| aider |" in (out / "eval_report.md").read_text()
+    assert report["settings"]["max_tokens"] == 2048 and report["settings"]["aider_timeout_s"] == 1800
+
+
+def test_max_tokens_cuts_aiders_replies(tmp_path):
+    """--max-tokens reaches the server in Aider's requests: the stand-in cuts each reference reply there
+    (finish_reason length), as vLLM would, and Aider applies none of them; the report counts those tries."""
+    report, out = run_aider_suite(tmp_path, "--answers", "reference", "--max-tokens", "8")
+    [row] = report["results"]
+    assert (row["pass@1"], row["pass@2"], row["total"]) == (0, 0, 2)
+    for task in report["tasks"]:
+        assert task["metrics"]["tries"] == task["metrics"]["token_limit"] == 2
+        assert task["metrics"]["replies"] == 2  # counted from the log: Aider itself counts no cut reply
+    logs = out / "logs" / "reference" / "aider" / "add-one"
+    assert "has hit a token limit!" in (logs / "aider-1.txt").read_text()
+    assert (logs / "diff-1.patch").read_text() == ""  # the cut reply changed nothing
+    assert "of 4 replies; of 4 tries 100 % did not compile, 4 hit the token limit" in row["note"]
+    assert report["settings"]["max_tokens"] == 8
+
+
+def test_second_try_sees_a_long_first_chat_whole(tmp_path):
+    """A first chat longer than Aider's summarizing threshold (1/16 of the 16k context) reaches the second try as
+    it was, not as a summary the weak model (the model under test) wrote."""
+    rules = "".join(f"- Rule {i}: the answer for {i} is the number after {i}, which is {i + 1}.\n" for i in range(150))
+    add_one = {**EXERCISES["add-one"], ".docs/instructions.md": f"# Add one\n\nReturn the number after `x`.\n\n{rules}"}
+    report, out = run_aider_suite(tmp_path, "--answers", "stub", exercises={"add-one": add_one})
+    assert [t["metrics"]["tries"] for t in report["tasks"]] == [2]
+    second = (out / "logs" / "stub" / "aider" / "add-one" / "llm-history.txt").read_text().split("TO LLM")[-1]
+    assert "I spoke to you previously" not in second  # how Aider starts a summary
+    assert "- Rule 149: the answer for 149" in second and "implement addOne" in second
+
+
+def test_aider_suite_against_vllm(proxy, tmp_path):
+    """The aider suite end to end with the real vLLM (the tiny model and its adapter, both listed) on the two
+    exercises: every request Aider sends carries --max-tokens, and every reply stays within it."""
+    before = len(RecordingProxy.requests)
+    report, _ = run_aider_suite(tmp_path, "--base-url", proxy, "--max-tokens", "12", "--request-timeout", "300")
+    rows = {r["model"]: r for r in report["results"]}
+    assert set(rows) == {report["base_model"], "ziglora"}
+    assert all((r["total"], r["skipped"]) == (2, 1) for r in rows.values())
+    chats = [body for _, path, body in RecordingProxy.requests[before:] if path.endswith("/chat/completions")]
+    assert {body["model"] for body in chats} == set(rows)
+    assert all(body["max_tokens"] == 12 for body in chats), [body.get("max_tokens") for body in chats]
+    for task in report["tasks"]:
+        # the random model does not stop by itself: every reply is cut at 12 tokens, also where Aider's console
+        # wraps the long served name of the base model (its directory) and the words that say so
+        metrics = task["metrics"]
+        assert metrics["tries"] == metrics["replies"] == metrics["token_limit"] == 2

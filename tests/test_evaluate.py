@@ -87,10 +87,10 @@ SECTIONS = [
 ]
 
 
-def make_exercism_archive(path: Path, commit: str) -> None:
+def make_exercism_archive(path: Path, commit: str, exercises: dict[str, dict[str, str]] = EXERCISES) -> None:
     """A GitHub-style commit archive: one top folder `zig-<commit>/`, then the exercism layout."""
     with tarfile.open(path, "w:gz") as tar:
-        for slug, files in EXERCISES.items():
+        for slug, files in exercises.items():
             for name, text in files.items():
                 data = text.encode()
                 info = tarfile.TarInfo(f"zig-{commit}/exercises/practice/{slug}/{name}")

@@ -128,6 +128,10 @@ class Suite:
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """The suite's own command-line options."""
 
+    def settings(self, args: argparse.Namespace) -> dict[str, Any]:
+        """The suite's own settings, for the report's `settings` beside the run's."""
+        return {}
+
     def load(self, ctx: Context) -> tuple[list[Any], int]:
         """(the tasks, how many were skipped as incomplete). Fails with SystemExit when its input is missing."""
         raise NotImplementedError

@@ -1,6 +1,6 @@
 """An OpenAI-compatible stand-in for the model server, on 127.0.0.1: it answers every chat completion with what
 `reply(model, messages)` returns, streamed as server-sent events or in one JSON body, the two ways LiteLLM (and so
-Aider) asks. It checks the harness around a client without a model.
+Aider) asks, cut at the request's max_tokens. It checks the harness around a client without a model.
 """
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 Reply = Callable[[str, list[dict]], str]
 
 
+CHARS_PER_TOKEN = 4  # a stand-in has no tokenizer: about 4 characters a token
+
+
 def _tokens(text: str) -> int:
-    return max(1, len(text) // 4)  # a stand-in has no tokenizer: about 4 characters a token
+    return max(1, len(text) // CHARS_PER_TOKEN)
 
 
 def _message_text(messages: list[dict]) -> str:
@@ -49,14 +52,19 @@ class _Handler(BaseHTTPRequestHandler):
             return
         model, messages = body.get("model", ""), body.get("messages", [])
         self.server.requests.append(body)
-        content = self.server.reply(model, messages)
+        content, finish = self.server.reply(model, messages), "stop"
+        # a request's max_tokens cuts the reply (finish_reason length), as a model server does: a cap the client
+        # sends shows in what it gets back
+        limit = body.get("max_tokens") or body.get("max_completion_tokens")
+        if limit is not None and _tokens(content) > limit:
+            content, finish = content[: limit * CHARS_PER_TOKEN], "length"
         usage = {"prompt_tokens": _tokens(_message_text(messages)), "completion_tokens": _tokens(content)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         head = {"id": "chatcmpl-standin", "created": int(time.time()), "model": model}
         if not body.get("stream"):
             message = {"role": "assistant", "content": content}
             self._json(200, {**head, "object": "chat.completion", "usage": usage,
-                             "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
+                             "choices": [{"index": 0, "message": message, "finish_reason": finish}]})
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -69,7 +77,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._event({**head, "object": "chat.completion.chunk",
                          "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
         self._event({**head, "object": "chat.completion.chunk", "usage": usage,
-                     "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                     "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
         self.wfile.write(b"data: [DONE]\n\n")
         self.close_connection = True
 

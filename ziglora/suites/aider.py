@@ -7,8 +7,11 @@ the release's compiler runs the tests, the test binary sandboxed
 (ziglora/sandbox.py). On failure Aider gets one more try that sees the test output and its first chat (as Aider's
 polyglot benchmark does): pass@1 and pass@2. Aider only edits; it runs no tests, linters or shell commands.
 
+Every reply is capped at --max-tokens (Aider's `aider/extra_params` settings entry puts max_tokens into every
+request): Aider applies nothing from a reply cut there, and a try is killed after --aider-timeout seconds.
 Reported per model: the share of replies Aider could not apply (it said the reply did not follow the edit
-format), the share of tries whose code did not compile, tokens (Aider's own count) and seconds per exercise.
+format), the share of tries whose code did not compile, the tries that hit the token limit or the time limit,
+tokens (Aider's own count, which leaves out replies cut at the token limit) and seconds per exercise.
 Logs per exercise in logs/<model>/aider/<slug>/: chat.md (Aider's chat), llm-history.txt (every message as
 sent), aider-N.txt (its console), diff-N.patch (its edit), test-N.txt (the test output), analytics.jsonl.
 
@@ -37,7 +40,18 @@ REPO = Path(__file__).resolve().parents[2]
 # The settings entry the repo's Aider files hold for the served adapter; copied under each evaluated model's name.
 SETTINGS_MODEL = "hosted_vllm/ziglora"
 NOT_APPLIED = "did not conform to the edit format"  # what Aider prints when it cannot apply a reply
+# what Aider prints when a reply stopped at max_tokens or the prompt did not fit the context: it applies nothing
+# and ends the try (at most once a try)
+TOKEN_LIMIT = "has hit a token limit!"
+# Aider's own settings entry whose extra_params go into every model's requests
+EVERY_MODEL = "aider/extra_params"
 TEST_OUTPUT_CHARS = 6000  # the tail of the test output the second try sees: the failures come last
+# Aider summarizes a chat history longer than 1/16 of the context (at least 1,024, at most 8,192 tokens) with the
+# weak model, here the model under test: at our 16k context the second try would see that summary instead of its
+# first chat (it did in 34 of 120 second tries of the 0.14.0 SmolLM2 run, each summary an unlogged request of up to
+# --max-tokens). Aider's benchmark runs both tries in one session with large-context models, whose threshold is
+# the 8,192 ceiling: that keeps an exercise's first chat whole.
+CHAT_HISTORY_TOKENS = 8192
 
 
 def first_message(ex: Exercise, zig_version: str) -> str:
@@ -72,7 +86,11 @@ class AiderSuite(Suite):
         parser.add_argument("--aider", type=Path, default=REPO / ".venv-aider" / "bin" / "aider",
                             help="the Aider program (default: %(default)s, `make .venv-aider/.stamp`)")
         parser.add_argument("--aider-timeout", type=float, default=1800,
-                            help="seconds for one Aider run (one try) before it is killed (default %(default)s)")
+                            help="seconds for one Aider run (one try) before it is killed and its try fails; the "
+                                 "report counts such tries (default %(default)s)")
+
+    def settings(self, args: argparse.Namespace) -> dict:
+        return {"aider_timeout_s": args.aider_timeout}
 
     def load(self, ctx: Context) -> tuple[list[Exercise], int]:
         if not ctx.args.aider.is_file():
@@ -96,9 +114,14 @@ class AiderSuite(Suite):
                 text = (REPO / name).read_text(encoding="utf-8")
                 if SETTINGS_MODEL not in text:
                     raise SystemExit(f"{REPO / name}: no entry for {SETTINGS_MODEL} to apply to the evaluated models")
+                text = text.replace(SETTINGS_MODEL, f"hosted_vllm/{model}")
+                if name.endswith(".yaml"):
+                    # --max-tokens caps each reply as in the other suites; without it the server lets a model that
+                    # never stops fill the whole context, minutes a reply on a CPU
+                    text += f"- name: {EVERY_MODEL}\n  extra_params:\n    max_tokens: {ctx.args.max_tokens}\n"
                 target = self._settings_file(model, name)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(text.replace(SETTINGS_MODEL, f"hosted_vllm/{model}"), encoding="utf-8")
+                target.write_text(text, encoding="utf-8")
 
     def stop(self) -> None:
         if getattr(self, "standin", None) is not None:
@@ -135,7 +158,7 @@ class AiderSuite(Suite):
             "--no-detect-urls", "--no-gitignore", "--encoding", "utf-8", "--timeout", str(ctx.args.request_timeout),
             # the settings say use_repo_map: false, but Aider's command line sizes a map from the context unless
             # told otherwise (main.py: map_tokens from get_repo_map_tokens())
-            "--map-tokens", "0",
+            "--map-tokens", "0", "--max-chat-history-tokens", str(CHAT_HISTORY_TOKENS),
             # the tests in view but not editable: named in the message, Aider would add them as editable files
             "--read", ex.test_file,
             *(["--restore-chat-history"] if attempt > 1 else []), ex.stub_file,
@@ -159,7 +182,7 @@ class AiderSuite(Suite):
         shutil.rmtree(logs, ignore_errors=True)
         logs.mkdir(parents=True)
         results: list[RunResult] = []
-        not_applied = 0
+        not_applied = token_limit = timed_out = 0
         summary = [f"# aider on {ex.slug} ({model})"]
         with tempfile.TemporaryDirectory(prefix="ziglora-aider-") as tmp:
             repo, home = Path(tmp) / "repo", Path(tmp) / "home"
@@ -178,7 +201,9 @@ class AiderSuite(Suite):
             for attempt in range(1, self.tries + 1):
                 out, status = self._aider(ctx, model, repo, home, logs, ex, message, attempt)
                 (logs / f"aider-{attempt}.txt").write_text(out, encoding="utf-8")
-                not_applied += out.count(NOT_APPLIED)
+                not_applied += _said(out, NOT_APPLIED)
+                token_limit += _said(out, TOKEN_LIMIT) > 0
+                timed_out += status is None
                 _git(repo, "add", "-A")
                 (logs / f"diff-{attempt}.patch").write_text(_git(repo, "diff", "--cached"), encoding="utf-8")
                 _git(repo, "commit", "-q", "--allow-empty", "-m", f"try {attempt}")
@@ -193,8 +218,9 @@ class AiderSuite(Suite):
                 if result.status == "passed":
                     break
                 message = retry_message(ex, result.output)
-        sent, received, replies = _usage(logs / "analytics.jsonl")
-        metrics = {"tries": len(results), "replies": replies, "not_applied": not_applied,
+        sent, received = _usage(logs / "analytics.jsonl")
+        metrics = {"tries": len(results), "replies": _replies(logs / "llm-history.txt"), "not_applied": not_applied,
+                   "token_limit": token_limit, "timed_out": timed_out,
                    "not_compiled": sum(r.status == "compile_error" for r in results),
                    "prompt_tokens": sent, "completion_tokens": received, "seconds": round(time.monotonic() - start, 1)}
         summary.append(json.dumps(metrics))
@@ -209,25 +235,41 @@ class AiderSuite(Suite):
             if not mine:
                 continue
             total = {k: sum(o.metrics.get(k, 0) for o in mine) for k in
-                     ("tries", "replies", "not_applied", "not_compiled", "prompt_tokens", "completion_tokens",
-                      "seconds")}
+                     ("tries", "replies", "not_applied", "token_limit", "timed_out", "not_compiled", "prompt_tokens",
+                      "completion_tokens", "seconds")}
             n = len(mine)
             notes[label] = (
-                f"not applied {_share(total['not_applied'], total['replies'])} of {total['replies']} replies, "
-                f"not compiled {_share(total['not_compiled'], total['tries'])} of {total['tries']} tries, "
+                f"not applied {_share(total['not_applied'], total['replies'])} of {total['replies']} replies; "
+                f"of {total['tries']} tries {_share(total['not_compiled'], total['tries'])} did not compile, "
+                f"{total['token_limit']} hit the token limit, {total['timed_out']} were killed at the time limit; "
                 f"{(total['prompt_tokens'] + total['completion_tokens']) / n:,.0f} tokens "
                 f"({total['completion_tokens'] / n:,.0f} out) and {total['seconds'] / n:.0f} s per exercise"
             )
         return notes
 
 
+def _said(console: str, phrase: str) -> int:
+    """How often Aider's console output holds `phrase`. Aider wraps its lines at 80 columns, so a long model name
+    can put a line break between any two of its words."""
+    return len(re.findall(r"\s+".join(map(re.escape, phrase.split())), console))
+
+
 def _share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f} %" if whole else "n/a"
 
 
-def _usage(analytics_log: Path) -> tuple[int, int, int]:
-    """(prompt tokens, completion tokens, replies) from Aider's analytics log: one message_send event a reply."""
-    sent = received = replies = 0
+def _replies(llm_history: Path) -> int:
+    """The model's replies in Aider's llm-history log, those cut at the token limit included: a response header
+    followed by content (a request the server refused leaves the header alone)."""
+    if not llm_history.is_file():
+        return 0
+    return len(re.findall(r"^LLM RESPONSE .*\n(?=ASSISTANT )", llm_history.read_text(encoding="utf-8"), re.M))
+
+
+def _usage(analytics_log: Path) -> tuple[int, int]:
+    """(prompt tokens, completion tokens) from Aider's analytics log, one message_send event a reply. Aider counts
+    only the replies it went on to apply or reject: one cut at the token limit is in neither number."""
+    sent = received = 0
     if analytics_log.is_file():
         for line in analytics_log.read_text(encoding="utf-8").splitlines():
             event = json.loads(line)
@@ -235,8 +277,7 @@ def _usage(analytics_log: Path) -> tuple[int, int, int]:
                 props = event.get("properties", {})
                 sent += int(props.get("prompt_tokens", 0))
                 received += int(props.get("completion_tokens", 0))
-                replies += 1
-    return sent, received, replies
+    return sent, received
 
 
 SUITE = AiderSuite()
