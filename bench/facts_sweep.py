@@ -49,11 +49,13 @@ RUNS: dict[str, Run] = {
     "all-sources": Run(("--sources", "all", "--oversample", "qa-facts=0.35,qa=0.15,prompts=0.1,general=0.05")),
     "lr1e-3": Run(("--learning-rate", "1e-3")),
     "no-general": Run(("--general-prompts", "none")),
+    "general-20": Run(("--oversample", "general=0.2")),  # more of the base model's own answers, for retain
     # The phrasing curve: the fact Q&A with N question forms per fact and term (N/2 clozes per blank and keyword
     # questions per fact) beside the default's other sources; the release's own is N = 8.
     **{f"phr-{n}": Run(qa_flags=("--phrasings", str(n))) for n in (2, 4, 16)},
     # Controls: what the clozes add (or cost: the second sweep's adapters answered by restating the question)
     "no-cloze": Run(qa_flags=("--kinds", "term,keywords")),
+    "cloze-sentence": Run(qa_flags=("--cloze-answers", "sentence")),  # the second sweep's cloze answers
 }
 
 

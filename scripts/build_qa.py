@@ -141,6 +141,7 @@ KEYWORD_FORMS = (
     "How do {kw} fit together in Zig {ver}?",
 )
 KINDS = ("term", "cloze", "keywords")  # the kinds of fact question (fact_questions)
+CLOZE_ANSWERS = ("value-first", "sentence")  # how a cloze is answered (fact_answer)
 MAX_BLANKS = 3  # cloze targets per fact: its names first, then numbers
 MAX_BLANK_CHARS = 60  # a longer code span is a snippet, not a name to ask for
 MIN_FACT_KEYWORDS = 4  # content words a sentence without a distinctive term needs to be a fact (names lists have 1-3)
@@ -545,11 +546,19 @@ def facts_of(section: Section, key: str) -> list[Fact]:
             for n, (sentence, terms, direction) in enumerate(found)]
 
 
-def fact_answer(fact: Fact, version: str, level: int) -> str:
-    """The fact first (its key name within the first tokens), where it is from, then its code."""
+def fact_answer(fact: Fact, version: str, level: int, asked_for: str | None = None) -> str:
+    """The fact first (its key name within the first tokens), where it is from, then its code. A cloze's answer
+    (`asked_for`: its blank) names the value asked for before the sentence: answered with the sentence alone, whose
+    words the question quotes, the second sweep's adapters learned to restate the question and stop where the
+    value was due ("Zig 0.14.0 uses thumb-windows-gnu for Windows on 32-bit ARM. This is part of …"), even on
+    general questions ("The capital of France is France.")."""
     where = (f"This is from the introduction of the Zig {version} release notes." if level == 1 else
              f"This is part of the Zig {version} release notes on {fact.section[-1]}.")
-    answer = f"{fact.sentence}\n\n{where}"
+    lead = ""
+    if asked_for is not None:
+        shown = f"`{asked_for}`" if f"`{asked_for}`" in fact.sentence else asked_for
+        lead = "" if fact.sentence.startswith(shown) else f"{shown}: "  # a list item starts with its name already
+    answer = f"{lead}{fact.sentence}\n\n{where}"
     return answer + (f"\n\n```zig\n{fact.code}\n```" if fact.code else "")
 
 
@@ -606,14 +615,14 @@ def fact_questions(fact: Fact, asked: list[str], version: str, phrasings: int, s
     return out
 
 
-def build_facts(records: list[dict], version: str, phrasings: int, seed: int, kinds: tuple[str, ...] = KINDS
-                ) -> tuple[list[dict], dict]:
+def build_facts(records: list[dict], version: str, phrasings: int, seed: int, kinds: tuple[str, ...] = KINDS,
+                cloze_answers: str = "value-first") -> tuple[list[dict], dict]:
     """(fact chat records, counts): per fact its term, cloze and keyword questions (fact_questions), each answered
     with the fact. A term found in the facts of more than MAX_TERM_TOPICS topics is not asked about by name: its
     questions would have as many unrelated answers. A topic is a section with its subsections ("Removal of
     @fence" and its three parts are one topic about `@fence`). A question already asked of another fact is
     left out (counted): one question, one answer. `kinds`: the kinds of question made (a control run leaves one
-    out)."""
+    out); `cloze_answers`: "value-first" (fact_answer) or "sentence", the second sweep's answers, for a control."""
     sections = [parse_section(r) for r in records]
     facts = [facts_of(s, f"{version}/{n:03d}-{s.anchor}") for n, s in enumerate(sections)]
     topics_of = defaultdict(set)
@@ -631,10 +640,11 @@ def build_facts(records: list[dict], version: str, phrasings: int, seed: int, ki
             stats["facts"] += 1
             stats["facts_with_two_terms"] += len(asked) >= 2
             stats["facts_without_terms"] += not fact.terms
-            answer = fact_answer(fact, version, section.level)
             for kind, term, i, question in fact_questions(fact, asked, version, phrasings, seed, frequency):
                 if kind not in kinds:
                     continue
+                value_first = kind == "cloze" and cloze_answers == "value-first"
+                answer = fact_answer(fact, version, section.level, term if value_first else None)
                 if question in seen:
                     stats["questions_asked_twice_left_out"] += 1
                     continue
@@ -721,6 +731,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kinds", type=kinds_arg, default=KINDS, help=(
         f"comma-separated kinds of fact question to make, of {','.join(KINDS)} (default: all; fewer for a control "
         "run that measures what one kind adds)"))
+    parser.add_argument("--cloze-answers", choices=CLOZE_ANSWERS, default=CLOZE_ANSWERS[0], help=(
+        "value-first: a cloze is answered with the value it asks for, then the sentence; sentence: the sentence "
+        "alone, for a control run (default: value-first)"))
     args = parser.parse_args(argv)
     out = release_dir(args.zig_version, args.out_root)
     source = out / SECTIONS_FILE
@@ -730,7 +743,8 @@ def main(argv: list[str] | None = None) -> int:
     sections = list(read_jsonl(source))
     notes_version = sections[0]["notes_version"] if sections else args.zig_version  # the notes the stage read
     train, heldout, recall, stats = build(sections, notes_version, args.heldout_share, args.seed)
-    fact_train, fact_stats = build_facts(sections, notes_version, args.phrasings, args.seed, args.kinds)
+    fact_train, fact_stats = build_facts(sections, notes_version, args.phrasings, args.seed, args.kinds,
+                                         args.cloze_answers)
     write_jsonl(out / TRAIN_FILE, train + fact_train)
     write_jsonl(out / HELDOUT_FILE, heldout)
     write_jsonl(out / RECALL_FILE, recall)

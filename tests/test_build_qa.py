@@ -270,7 +270,8 @@ def test_the_answer_states_the_fact_first_then_where_then_new_code_only(fact_raw
 
 def test_list_items_keep_their_lead_in_and_sentences_drop_a_leading_connective(fact_raw):
     records = fact_records(fact_raw)
-    answers = {r["messages"][1]["content"].split("\n\n")[0] for r in records if r["section"][-1] == "Retired Names"}
+    answers = {r["messages"][1]["content"].split("\n\n")[0] for r in records
+               if r["section"][-1] == "Retired Names" and r["kind"] != "cloze"}  # a cloze's answer leads with a value
     assert answers == {"These names are compile errors now: `std.oldThing` (renamed to `std.newThing`)",
                        "Code that uses `std.oldThing` has to move."}  # `std.bare` alone says nothing: no fact
     assert {r["direction"] for r in asked(records, "std.newThing")} == {"new"}
@@ -445,8 +446,25 @@ def test_a_cloze_asks_for_a_name_from_what_the_sentence_says_of_it(kind_facts):
     for r in asked_for:
         q = r["messages"][0]["content"]
         assert "FastThreadAllocator" not in q and re.search(r"\bwhat\b", q, re.I) and q.endswith("?")
-        assert r["messages"][1]["content"].startswith("The new `std.heap.FastThreadAllocator` is designed for")
+        # the value asked for first, then the sentence (not the sentence alone, whose words the question quotes)
+        assert r["messages"][1]["content"].startswith(
+            "`std.heap.FastThreadAllocator`: The new `std.heap.FastThreadAllocator` is designed for")
     assert any("many threads" not in r["messages"][0]["content"] for r in asked_for)  # crops leave parts out
+
+
+def test_cloze_answers_sentence_is_the_control_without_the_value_first(raw):
+    default = {r["id"]: r["messages"][1]["content"] for r in fact_records(raw)}
+    control = {r["id"]: (r["kind"], r["term"], r["messages"][1]["content"])
+               for r in fact_records(raw, "--cloze-answers", "sentence")}
+    assert default.keys() == control.keys()  # the same questions
+    clozes = [(i, term, answer) for i, (kind, term, answer) in control.items() if kind == "cloze"]
+    assert clozes
+    for i, term, answer in clozes:
+        if answer.startswith(f"`{term}`"):  # a list item's name leads its sentence already: not led twice
+            assert default[i] == answer
+        else:
+            assert default[i] in (f"`{term}`: {answer}", f"{term}: {answer}"), default[i]
+    assert all(answer == default[i] for i, (kind, _, answer) in control.items() if kind != "cloze")
 
 
 def test_a_count_is_asked_with_how_many_and_a_list_of_names_is_no_fact(kind_facts):
