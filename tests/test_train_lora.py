@@ -372,6 +372,11 @@ def test_failed_validation_and_overlong_chats_are_left_out_and_counted(tiny_qwen
     assert info["truncated_tokens"] == 0
     text = "".join(tok.decode(ids) for ids in train_ds["input_ids"])
     assert "ex_0.zig" not in text and "ex_1.zig" in text
+    s = settings(["--data", str(rel), "--prompts", str(prompts), "--max-seq-len", "256", "--eval-share", "0",
+                  "--oversample", "none", "--sources", "qa"])
+    s.resolve(params=1e6, cuda=False)
+    _, _, info = training.load_training_set(s, tok, training.read_release(s))
+    assert info["dropped"] == {"qa": {"failed_validation": 0, "too_long": 1}}  # not what was not trained on
 
 
 def test_help_and_settings_need_no_torch_and_speak_in_dashes(tmp_path):
