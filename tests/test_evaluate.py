@@ -326,6 +326,18 @@ def test_facts_split_open_book_and_kept(tmp_path, facts_file):
         assert "compile-time known parameter" in server.requests[-1]["messages"][-1]["content"]
 
 
+def test_kept_is_said_only_where_the_base_model_answered_something():
+    from ziglora.evaluation import Outcome
+    from ziglora.suites.facts import SUITE
+
+    def outcomes(base: list[bool], lora: list[bool]) -> dict[str, list[Outcome]]:
+        return {m: [Outcome(m, "facts", f"q{i}", ok, "") for i, ok in enumerate(passed)]
+                for m, passed in (("base", base), ("lora", lora))}
+
+    assert SUITE.notes(outcomes([True, True, False], [True, False, True]), "base") == {"lora": "kept 1 of 2"}
+    assert SUITE.notes(outcomes([False, False], [True, False]), "base") == {}  # not "kept 0 of 0"
+
+
 def test_a_suite_is_one_module(tmp_path, monkeypatch):
     """A module in the suites package that defines SUITE is all a new suite takes."""
     import ziglora.suites
