@@ -36,6 +36,15 @@ if [ ! -f .dev/smol3/SHA256SUMS ]; then
 fi
 for d in .whl .tok .bench .dev; do grep -qx "/$d/" .git/info/exclude || echo "/$d/" >> .git/info/exclude; done
 du -sh .dev/* .whl
+# What a call carries: the tree (tracked and untracked files git does not ignore) plus its carry, at most 64 MiB.
+# The tree grows with results/ (22 MB on 2026-12-01, leaving 2 MiB beside .dev/base and .dev/smol3): say so here,
+# not as a refused device call.
+tree_bytes=$(git ls-files -z --cached --others --exclude-standard | du -cb --files0-from=- 2>/dev/null | tail -n 1 | cut -f1)
+for carry in ".dev/base .dev/smol3" .dev/smol1 .dev/smol2; do
+  bytes=$(( tree_bytes + $(du -cb $carry | tail -n 1 | cut -f1) ))
+  [ "$bytes" -le $((64 * 1024 * 1024)) ] || { echo "the call carrying $carry would take $((bytes >> 20)) MiB with the \
+tree (at most 64): split the SmolLM2 wheel into smaller parts or carry .dev/smol3 on its own" >&2; exit 1; }
+done
 echo 'facts_sweep.sh, each call within 30 s of the last (base and smol3 fit one call with the tree, 2026-12-01):'
 echo '  carry [".dev/base", ".dev/smol3"]  command "bash bench/facts_sweep.sh stash"'
 echo '  carry [".dev/smol1"] command "bash bench/facts_sweep.sh stash"'
