@@ -175,6 +175,10 @@ class Settings:
             self.oversample_shares()  # fail on a malformed --oversample before anything loads
         self.checkpoints = self.checkpoints or f"{self.output.rstrip('/')}-checkpoints"
 
+    def trains_on(self, source: str) -> bool:
+        """Whether --sources takes `source` (`all` takes every one)."""
+        return self.sources == "all" or source in self.sources.split(",")
+
     def oversample_shares(self) -> dict[str, float]:
         if self.oversample == "none":
             return {}

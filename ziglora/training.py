@@ -126,7 +126,7 @@ GENERAL_TOKENS = 384
 def general_prompts(s) -> tuple[list[str], str | None]:
     """(prompts, file) the base model answers for the `general` source; none with --general-prompts none or when
     --sources leaves the source out (the answers would cost a minute for nothing)."""
-    if s.general_prompts == "none" or s.sources != "all" and "general" not in s.sources.split(","):
+    if s.general_prompts == "none" or not s.trains_on("general"):
         return [], None
     path = REPO / "prompts" / "general.jsonl" if s.general_prompts == "auto" else Path(s.general_prompts)
     if not path.is_file():
@@ -167,11 +167,10 @@ def load_training_set(s, tokenizer, release: tuple[dict, list[dict], str | None]
                                                                            "chat")}
     examples, stats = ds.build_examples(version, by_kind, prompts, tokenizer, s.max_seq_len, s.stdlib_tokens,
                                         THINKING_OFF, general)
-    wanted = set(s.sources.split(","))  # only these sources' left-out records are reported
     if s.sources != "all":
         # A source this release lacks (no cookbook after `make data SKIP=build_cookbook`) is said and skipped; a
         # name no release has is a mistake.
-        present = {e["source"] for e in examples}
+        wanted, present = set(s.sources.split(",")), {e["source"] for e in examples}
         unknown = wanted - present - set(ds.SOURCES)
         if unknown or not wanted & present:
             raise TrainingError(f"--sources {s.sources}: no {', '.join(sorted(unknown or wanted))} in this release; "
@@ -190,8 +189,7 @@ def load_training_set(s, tokenizer, release: tuple[dict, list[dict], str | None]
             "train_sequences": len(train), "eval_sequences": len(evals), "token_table": table,
             "train_tokens": sum(r["tokens"] for r in table), "truncated_tokens": sum(r["truncated"] for r in table),
             "dropped": {src: {"failed_validation": st.failed_validation, "too_long": st.too_long}
-                        for src, st in stats.items()
-                        if (st.failed_validation or st.too_long) and (s.sources == "all" or src in wanted)}}
+                        for src, st in stats.items() if (st.failed_validation or st.too_long) and s.trains_on(src)}}
     return to_dataset(train), (to_dataset(evals) if evals else None), info
 
 
