@@ -616,7 +616,7 @@ def fact_questions(fact: Fact, asked: list[str], version: str, phrasings: int, s
 
 
 def build_facts(records: list[dict], version: str, phrasings: int, seed: int, kinds: tuple[str, ...] = KINDS,
-                cloze_answers: str = "value-first") -> tuple[list[dict], dict]:
+                cloze_answers: str = CLOZE_ANSWERS[0]) -> tuple[list[dict], dict]:
     """(fact chat records, counts): per fact its term, cloze and keyword questions (fact_questions), each answered
     with the fact. A term found in the facts of more than MAX_TERM_TOPICS topics is not asked about by name: its
     questions would have as many unrelated answers. A topic is a section with its subsections ("Removal of
@@ -643,12 +643,12 @@ def build_facts(records: list[dict], version: str, phrasings: int, seed: int, ki
             for kind, term, i, question in fact_questions(fact, asked, version, phrasings, seed, frequency):
                 if kind not in kinds:
                     continue
-                value_first = kind == "cloze" and cloze_answers == "value-first"
-                answer = fact_answer(fact, version, section.level, term if value_first else None)
                 if question in seen:
                     stats["questions_asked_twice_left_out"] += 1
                     continue
                 seen.add(question)
+                value_first = kind == "cloze" and cloze_answers == "value-first"
+                answer = fact_answer(fact, version, section.level, term if value_first else None)
                 direction = fact.direction.get(term, "about") if term else "about"
                 stats[QUESTION_COUNTS[direction] if kind == "term" else f"questions_{kind}"] += 1
                 train.append({
