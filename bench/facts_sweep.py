@@ -50,6 +50,9 @@ RUNS: dict[str, Run] = {
     "lr1e-3": Run(("--learning-rate", "1e-3")),
     "no-general": Run(("--general-prompts", "none")),
     "general-20": Run(("--oversample", "general=0.2")),  # more of the base model's own answers, for retain
+    # the control for exact packing: each bin one causal row, so a record sees the earlier ones in its bin (the
+    # default before the fourth sweep, where a fact's phrasings sat side by side to be copied)
+    "rows": Run(("--packing", "rows")),
     # The phrasing curve: the fact Q&A with N question forms per fact and term (N/2 clozes per blank and keyword
     # questions per fact) beside the default's other sources; the release's own is N = 8.
     **{f"phr-{n}": Run(qa_flags=("--phrasings", str(n))) for n in (2, 4, 16)},

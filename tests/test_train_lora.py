@@ -201,6 +201,23 @@ def test_a_few_steps_lower_the_loss_on_a_repeated_batch(tiny_qwen3_dir, tmp_path
     assert len(losses) == 6 and losses[-1] < losses[0] - 0.5, losses  # lr 0 on step 1 would keep it flat
 
 
+def test_a_packed_record_sees_only_itself_as_when_it_is_asked_alone(tiny_qwen3_dir, tmp_path):
+    """Packed bins hold a fact's phrasings side by side (same answer, same length): a record that could attend to
+    an earlier one in its bin would learn to copy the answer instead of recalling it."""
+    s = settings(run_args(tiny_qwen3_dir, tmp_path, "none", tmp_path / "out"))
+    be = backend.prepare(s)
+    assert s.packing == "padding_free"  # the default on CPU, as for the bf16 base on a GPU
+    model, _ = training.load_model(s, be)
+    model.train()  # dropout is 0: train mode only matters for what the model's forward does with its cache
+    first, second = list(range(10, 40)), list(range(50, 70))
+    batch = training.batch_collator(s.packing, 0)([{"input_ids": first + second, "labels": first + second,
+                                                    "seq_lengths": [len(first), len(second)]}])
+    with torch.no_grad():
+        packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"]).logits[0, len(first):]
+        alone = model(input_ids=torch.tensor([second])).logits[0]
+    assert torch.allclose(packed, alone, atol=1e-4), (packed - alone).abs().max()
+
+
 class StopAt(TrainerCallback):
     """Ends training after a checkpoint, as a killed run would (the kill happens after the save)."""
 

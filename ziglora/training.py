@@ -85,6 +85,10 @@ def load_model(s, be: Backend):
             model = AutoModelForCausalLM.from_pretrained(be.model_path, dtype=torch.float32)
     except OSError as e:
         raise TrainingError(f"cannot load model {be.model_path!r}: {e}") from None
+    # A training forward never reads a KV cache, and with one (the config's default) transformers does not turn
+    # the reset position_ids of --packing padding_free into a block-diagonal mask: packed records then attended to
+    # each other with restarted positions (SmolLM2 under SDPA: logits off by 26 against the record alone; 0 without).
+    model.config.use_cache = False
     lora = LoraConfig(r=s.lora_rank, lora_alpha=s.lora_alpha, lora_dropout=0.0, bias="none", target_modules=targets,
                       task_type="CAUSAL_LM")
     return get_peft_model(model, lora), tok
