@@ -326,6 +326,59 @@ def test_probe_stops_training_once_the_dev_facts_are_answered(tiny_qwen3_dir, tm
     assert "reached --until-facts 0.9" in facts["stop_reason"]
 
 
+def test_the_probe_asks_trained_clozes_back_to_tell_memorized_from_carried_over(tiny_qwen3_dir, tmp_path,
+                                                                                 monkeypatch, capsys):
+    """Answers scripted (a random tiny model memorizes nothing in a step): every trained cloze is answered with
+    its value, no dev question is; the report then says the facts are memorized and do not carry over."""
+    from ziglora import probe
+
+    said: list[str] = []
+
+    def answers(model, tok, prompts, *a, **k):
+        said.extend(prompts)
+        return ["It is `alpha_value` here." if "Which thing" in p else "no" for p in prompts]
+
+    monkeypatch.setattr(probe, "greedy_answers", answers)
+    rel = one_sequence_release(tmp_path)
+
+    def cloze(i, term, **extra):
+        return {"id": f"qa-facts/0.14.0/x/{i}/cloze/{term}/0", "source": "qa-facts", "kind": "cloze", "term": term,
+                "messages": [{"role": "user", "content": f"Which thing {i}?"},
+                             {"role": "assistant", "content": f"`{term}`: the sentence {i}."}], **extra}
+
+    records = [cloze(i, "alpha_value") for i in range(3)] + [
+        cloze(3, "S"),  # a value this short would pass on a stray letter: not asked
+        cloze(4, "alpha_value", validation={"status": "failed"}),  # left out of training, so not asked back
+        {**cloze(5, "alpha_value"), "kind": "term"}]  # only clozes have one value to look for
+    write_jsonl(rel / "qa_train.jsonl", records)
+    manifest = json.loads((rel / "manifest.json").read_text())
+    manifest["outputs"].append(output_entry(rel, rel / "qa_train.jsonl", "chat", len(records)))
+    write_json(rel / "manifest.json", manifest)
+    dev = tmp_path / "dev.jsonl"
+    write_jsonl(dev, [{"q": "Dev question?", "accept": "yes", "split": "dev"}])
+    out = tmp_path / "adapter"
+    assert train_lora.main(probe_args(tiny_qwen3_dir, rel, out, dev, "--max-epochs", "1")) == 0
+    facts = json.loads((out / "train_report.json").read_text())["facts"]
+    assert facts["trained_questions"] == 3
+    asked = {p.rsplit("\n\n", 1)[-1] for p in said}
+    assert asked == {"Dev question?", "Which thing 0?", "Which thing 1?", "Which thing 2?"}
+    assert [h["trained_passed"] for h in facts["history"]] == [3] and facts["history"][0]["dev_passed"] == 0
+    assert "trained facts 3/3" in capsys.readouterr().out
+    assert facts["verdict"].startswith("DID NOT LEARN") and "trained facts recalled 3/3" in facts["verdict"]
+    assert "not yet memorized" not in facts["verdict"]
+
+
+def test_the_verdict_says_when_under_half_of_the_trained_facts_are_recalled():
+    from ziglora.probe import Evaluation, verdict
+
+    before = Evaluation(0, 0.0, 0, 50, 0, 1.0)
+    best = Evaluation(100, 4.0, 7, 31, 20, 1.0)
+    line = verdict(before, best, 58, 53, 64)
+    assert line.startswith("LEARNED: dev facts 7/58") and line.endswith(
+        "trained facts recalled 20/64 (under half of what it trained on: not yet memorized)")
+    assert "trained" not in verdict(before, best, 58, 53)  # no fact Q&A trained: nothing to recall
+
+
 def test_the_best_evaluation_s_adapter_is_the_one_saved(tiny_qwen3_dir, tmp_path, monkeypatch):
     """Dev answers scripted per evaluation (the model's words are beside the point here): one of two right only
     after epoch 1, so epoch 1's LoRA weights must be saved although training went on to epoch 3 (patience 2;

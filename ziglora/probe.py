@@ -79,6 +79,7 @@ class Evaluation:
     epoch: float
     dev_passed: int
     retain_kept: int  # of the retain questions the model answered before training
+    trained_passed: int  # trained cloze questions whose value the answer names: memorized
     seconds: float
 
     def key(self) -> tuple[int, int]:
@@ -89,9 +90,14 @@ class Evaluation:
 class FactsProbe(TrainerCallback):
     def __init__(self, dev: list[FactTask], retain: list[FactTask], tokenizer, zig_version: str, *,
                  every_steps: int, target: float, patience: int, max_new_tokens: int,
-                 modes: tuple[Callable, Callable] = (lambda m: m.eval(), lambda m: m.train())):
-        """`modes`: (to inference, back to training), each called with the model; Unsloth has its own pair."""
+                 modes: tuple[Callable, Callable] = (lambda m: m.eval(), lambda m: m.train()),
+                 trained: list[FactTask] = ()):
+        """`modes`: (to inference, back to training), each called with the model; Unsloth has its own pair.
+        `trained`: questions the run trains on, asked as they were trained: are the facts memorized at all? (A dev
+        question fails either because the fact is not memorized or because it does not carry over to the user's
+        words; bench/coverage.py found the first to be the larger loss: 33 of 76, docs/RESULTS.md.)"""
         self.dev, self.retain, self.tokenizer, self.version = dev, retain, tokenizer, zig_version
+        self.trained = list(trained)
         self.every_steps, self.target, self.patience = every_steps, target, patience
         self.max_new_tokens = max_new_tokens
         self.modes = modes
@@ -121,8 +127,9 @@ class FactsProbe(TrainerCallback):
         was_training = model.training
         to_inference(model)
         try:
-            passed = self._passes(model, self.dev + self.retain)
-            dev, retain = passed[:len(self.dev)], passed[len(self.dev):]
+            passed = self._passes(model, self.dev + self.trained + self.retain)
+            dev, trained = passed[:len(self.dev)], passed[len(self.dev):len(self.dev) + len(self.trained)]
+            retain = passed[len(self.dev) + len(self.trained):]
         finally:
             if was_training:
                 to_training(model)
@@ -131,12 +138,14 @@ class FactsProbe(TrainerCallback):
         kept = sum(1 for before, now in zip(self.base_retain, retain, strict=True) if before and now)
         seconds = time.perf_counter() - t0
         self.seconds += seconds
-        return Evaluation(state.global_step, round(state.epoch or 0.0, 3), sum(dev), kept, round(seconds, 2))
+        return Evaluation(state.global_step, round(state.epoch or 0.0, 3), sum(dev), kept, sum(trained),
+                          round(seconds, 2))
 
     def line(self, e: Evaluation) -> str:
         known = sum(self.base_retain)
+        trained = f", trained facts {e.trained_passed}/{len(self.trained)}" if self.trained else ""
         return (f"facts probe at step {e.step} (epoch {e.epoch:g}): dev {e.dev_passed}/{len(self.dev)} "
-                f"({e.dev_passed / max(1, len(self.dev)):.0%}), retain kept {e.retain_kept}/{known} "
+                f"({e.dev_passed / max(1, len(self.dev)):.0%}){trained}, retain kept {e.retain_kept}/{known} "
                 f"[{e.seconds:.1f}s]")
 
     # ------------------------------------------------------------------ Trainer events
@@ -191,23 +200,31 @@ class FactsProbe(TrainerCallback):
         def row(e: Evaluation) -> dict:
             return {"step": e.step, "epoch": e.epoch, "dev_passed": e.dev_passed, "dev_total": len(self.dev),
                     "dev_accuracy": round(e.dev_passed / max(1, len(self.dev)), 4), "retain_kept": e.retain_kept,
-                    "seconds": e.seconds}
+                    "trained_passed": e.trained_passed, "seconds": e.seconds}
 
         known = sum(self.base_retain)
-        out = {"dev_questions": len(self.dev), "retain_questions": len(self.retain), "retain_known_before": known,
+        out = {"dev_questions": len(self.dev), "trained_questions": len(self.trained),
+               "retain_questions": len(self.retain), "retain_known_before": known,
                "before": row(self.before) if self.before else None, "history": [row(e) for e in self.history],
                "best": row(self.best) if self.best else None, "stop_reason": self.stop_reason,
                "seconds": round(self.seconds, 1)}
-        out["verdict"] = verdict(self.before, self.best, len(self.dev), known)
+        out["verdict"] = verdict(self.before, self.best, len(self.dev), known, len(self.trained))
         return out
 
 
-def verdict(before: Evaluation | None, best: Evaluation | None, dev_total: int, retain_known: int) -> str:
-    """One line a user reads at the end of training: did it learn the facts, and did it keep what it knew?"""
+def verdict(before: Evaluation | None, best: Evaluation | None, dev_total: int, retain_known: int,
+            trained_total: int = 0) -> str:
+    """One line a user reads at the end of training: did it learn the facts, and did it keep what it knew? With
+    trained questions, whether it memorized what it trained on, which says where a weak dev score comes from."""
     if before is None or best is None or not dev_total:
         return "not measured: no dev questions were asked"
     gained = best.dev_passed - before.dev_passed
     learned = "LEARNED" if gained >= max(2, 0.1 * dev_total) else "DID NOT LEARN"
     kept = f"retain kept {best.retain_kept}/{retain_known}" if retain_known else "no retain questions"
+    memorized = ""
+    if trained_total:
+        memorized = f"; trained facts recalled {best.trained_passed}/{trained_total}"
+        if best.trained_passed < trained_total / 2:
+            memorized += " (under half of what it trained on: not yet memorized)"
     return (f"{learned}: dev facts {best.dev_passed}/{dev_total} ({best.dev_passed / dev_total:.0%}) after "
-            f"training vs {before.dev_passed}/{dev_total} before (best at step {best.step}); {kept}")
+            f"training vs {before.dev_passed}/{dev_total} before (best at step {best.step}); {kept}{memorized}")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import re
 import shlex
 import shutil
 import signal
@@ -28,7 +30,7 @@ from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from ziglora import dataset as ds
 from ziglora.backend import Backend, TrainingError
-from ziglora.facts import load_facts
+from ziglora.facts import FactTask, load_facts
 from ziglora.io import atomic_write_text, read_jsonl, usual_permissions, write_json
 from ziglora.probe import FactsProbe, generate, rank_slices
 from ziglora.serving import THINKING_OFF, adapter_problems
@@ -226,6 +228,31 @@ def probe_questions(s, version: str) -> tuple[list, list, str | None]:
     return dev, retain, str(path)
 
 
+# Trained cloze questions the facts probe asks back (their value, at least 3 characters so a stray "1" or "S" in an
+# answer does not count): 64 share the probe's one batch with 58 dev and 80 retain questions (PROBE_BATCH 256).
+TRAINED_PROBE = 64
+
+
+def trained_questions(s, release: tuple[dict, list[dict], str | None], tokenizer) -> list[FactTask]:
+    """A seeded sample of the fact Q&A's cloze records this run trains on (never dropped: not failed validation,
+    not over --max-seq-len), each judged by whether the answer names the value the cloze asks for."""
+    if not s.trains_on("qa-facts"):
+        return []
+    manifest = release[0]
+    records = [r for _, recs in ds.outputs_of_kind(Path(s.data), manifest, "chat") for r in recs
+               if r.get("source") == "qa-facts" and r.get("kind") == "cloze" and len(r.get("term", "")) >= 3
+               and not ds.failed_validation(r)]
+    rng = random.Random(s.seed)
+    chosen = []
+    for r in rng.sample(records, len(records)):
+        if len(chosen) == TRAINED_PROBE:
+            break
+        if len(ds.chat_example(r["messages"], tokenizer, THINKING_OFF)[0]) <= s.max_seq_len:
+            chosen.append(FactTask(id=r["id"], q=r["messages"][0]["content"],
+                                   accept=rf"(?<![\w]){re.escape(r['term'])}(?![\w])"))
+    return chosen
+
+
 # ---------------------------------------------------------------------------------------------- train
 
 
@@ -417,7 +444,8 @@ def train(s, be: Backend, recipe: Path | None = None, extra_callbacks: tuple = (
     probe = None
     if dev:
         probe = FactsProbe(dev, retain, tokenizer, version, every_steps=s.facts_eval_steps, target=s.until_facts,
-                           patience=s.facts_patience, max_new_tokens=s.facts_eval_tokens, modes=inference_modes(be))
+                           patience=s.facts_patience, max_new_tokens=s.facts_eval_tokens, modes=inference_modes(be),
+                           trained=trained_questions(s, release, tokenizer))
         callbacks.append(probe)
     trainer = Trainer(model=model, args=config, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collator,
                       processing_class=tokenizer, callbacks=[*callbacks, *extra_callbacks])
