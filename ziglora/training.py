@@ -540,7 +540,11 @@ def loss_curve(report: dict, path: Path) -> None:
         rows = [facts["before"], *facts["history"]]
         handles += acc.plot([r["step"] for r in rows], [r["dev_accuracy"] for r in rows], "s-", color="tab:green",
                             label="dev facts answered")
-        acc.set(ylabel="dev accuracy", ylim=(0, 1))
+        if facts.get("trained_questions"):  # memorized vs carried over to the user's words (ziglora/probe.py)
+            handles += acc.plot([r["step"] for r in rows], [r["trained_passed"] / facts["trained_questions"]
+                                                            for r in rows], "^--", color="tab:olive",
+                                label="trained facts recalled")
+        acc.set(ylabel="share of questions answered", ylim=(0, 1))
     smoke = "smoke run: " if report["steps"] < 50 else ""
     ax.set_title(f"ziglora LoRA training — {smoke}{report['steps']} steps")
     if handles:  # a run shorter than --logging-steps logs no loss
