@@ -58,8 +58,8 @@ SIZE_DEFAULTS = {
     # 16 phrasings 8 at epoch 3), a 20 % share of general answers kept 34/52 retain against 29 but learned less
     # (11/58), and vLLM on CPU scored this default's adapter 17/87 natural test (base 0, open book 41). The fourth
     # (five side by side, ~4 epochs by the deadline) trained with --packing padding_free, each record alone: the
-    # training loss rose from 0.49 to 0.89 (with rows a fact's answer was copied from its neighbour in the bin), and
-    # what was learned did not change beyond noise (natural test 11 against 12/87, dev 7 against 11/58, template
+    # training loss rose from 0.49 to 0.89 (with rows a fact's answer could be copied from a neighbour in the bin), and
+    # what was learned did not change beyond noise (natural test 11 against 12/87, dev 7 against 12/58, template
     # 19 against 14/82, retain kept 32 against 31/52; 0.15.2 test 22/100, kept 41/52).
     "small": SizeDefaults(5e-4, 20, "none", 2048, 4, 1, False, "release-notes,qa-facts,qa,prompts,general", "none"),
     # Qwen3-8B: 4-bit QLoRA at 4096 x 2 x 4 fits 24 GiB (8.1 GiB peak on an H200, docs/BENCHMARKS.md); lr 2e-4 is
