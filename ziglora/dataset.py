@@ -374,12 +374,21 @@ def build_examples(version: str, by_kind: dict[str, list[tuple[str, list[dict]]]
     for source, record in chats:
         st = stats.setdefault(source, SourceStats())
         st.records += 1
-        if failed_validation(record):
+        tokens = trainable_chat(record, tokenizer, template_kwargs, max_len)
+        if tokens == "failed_validation":
             st.failed_validation += 1
-            continue
-        ids, labels = chat_example(record["messages"], tokenizer, template_kwargs)
-        if len(ids) > max_len:  # a conversation cut short would teach an answer that stops mid-sentence
+        elif tokens == "too_long":
             st.too_long += 1
-            continue
-        examples.append({"input_ids": ids, "labels": labels, "source": source})
+        else:
+            examples.append({"input_ids": tokens[0], "labels": tokens[1], "source": source})
     return examples, stats
+
+
+def trainable_chat(record: dict, tokenizer, template_kwargs: dict, max_len: int) -> tuple[list[int], list[int]] | str:
+    """(input_ids, labels) of a chat record that trains, or why it is left out: "failed_validation" (code the
+    release's compiler rejects) or "too_long" (longer than the window: a conversation cut short would teach an
+    answer that stops mid-sentence)."""
+    if failed_validation(record):
+        return "failed_validation"
+    ids, labels = chat_example(record["messages"], tokenizer, template_kwargs)
+    return "too_long" if len(ids) > max_len else (ids, labels)

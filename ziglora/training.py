@@ -234,20 +234,19 @@ TRAINED_PROBE = 64
 
 
 def trained_questions(s, release: tuple[dict, list[dict], str | None], tokenizer) -> list[FactTask]:
-    """A seeded sample of the fact Q&A's cloze records this run trains on (never dropped: not failed validation,
-    not over --max-seq-len), each judged by whether the answer names the value the cloze asks for."""
+    """A seeded sample of the fact Q&A's cloze records this run trains on (those the data builder keeps,
+    ds.trainable_chat), each judged by whether the answer names the value the cloze asks for."""
     if not s.trains_on("qa-facts"):
         return []
     manifest = release[0]
     records = [r for _, recs in ds.outputs_of_kind(Path(s.data), manifest, "chat") for r in recs
-               if r.get("source") == "qa-facts" and r.get("kind") == "cloze" and len(r.get("term", "")) >= 3
-               and not ds.failed_validation(r)]
+               if r.get("source") == "qa-facts" and r.get("kind") == "cloze" and len(r.get("term", "")) >= 3]
     rng = random.Random(s.seed)
     chosen = []
     for r in rng.sample(records, len(records)):
         if len(chosen) == TRAINED_PROBE:
             break
-        if len(ds.chat_example(r["messages"], tokenizer, THINKING_OFF)[0]) <= s.max_seq_len:
+        if not isinstance(ds.trainable_chat(r, tokenizer, THINKING_OFF, s.max_seq_len), str):
             chosen.append(FactTask(id=r["id"], q=r["messages"][0]["content"],
                                    accept=rf"(?<![\w]){re.escape(r['term'])}(?![\w])"))
     return chosen
