@@ -21,6 +21,7 @@ import math
 import re
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from ziglora.facts import fact_passes, fact_prompt, load_facts
@@ -56,7 +57,8 @@ def ranker(questions: list[str]):
     return rank
 
 
-def adapter_answers(adapter: Path, base: Path, prompts: list[str]) -> list[str]:
+def adapter_asker(adapter: Path, base: Path) -> Callable[[list[str]], list[str]]:
+    """The adapter on its base, loaded once: prompts -> greedy answers."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -66,11 +68,12 @@ def adapter_answers(adapter: Path, base: Path, prompts: list[str]) -> list[str]:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).to(device)
     model = PeftModel.from_pretrained(model, adapter).eval()
+    tokenizer = AutoTokenizer.from_pretrained(base)
     # 128 new tokens, as the trainer's facts probe: the value comes first in a trained answer
-    return greedy_answers(model, AutoTokenizer.from_pretrained(base), prompts, 128)
+    return lambda prompts: greedy_answers(model, tokenizer, prompts, 128)
 
 
-def coverage(release: Path, sources: set[str], adapter: Path | None = None, base: Path | None = None) -> dict:
+def coverage(release: Path, sources: set[str], ask: Callable[[list[str]], list[str]] | None = None) -> dict:
     version = json.loads((release / "manifest.json").read_text())["zig_version"]
     trained = [r["messages"] for r in read_jsonl(release / "qa_train.jsonl") if r["source"] in sources]
     questions = [m[0]["content"] for m in trained]
@@ -80,18 +83,18 @@ def coverage(release: Path, sources: set[str], adapter: Path | None = None, base
     for split in ("dev", "test"):
         tasks = load_facts(REPO / "evals" / f"zig-{version}" / "natural.jsonl", split)
         top = [rank(t.q)[:5] for t in tasks]
-        reached = [t for t, r in zip(tasks, top, strict=True) if fact_passes(t, answers[r[0]])]
+        # (question, the nearest trained question) where the answer trained for that one passes
+        reached = [(t, questions[r[0]]) for t, r in zip(tasks, top, strict=True) if fact_passes(t, answers[r[0]])]
         out[split] = {
             "questions": len(tasks),
             "top1": len(reached),
             "top5": sum(any(fact_passes(t, answers[i]) for i in r) for t, r in zip(tasks, top, strict=True)),
             "anywhere": sum(any(fact_passes(t, a) for a in answers) for t in tasks),
         }
-        if adapter is not None:
-            nearest = [questions[rank(t.q)[0]] for t in reached]
-            said = adapter_answers(adapter, base, [fact_prompt(t, version) for t in reached] + nearest)
-            natural = [fact_passes(t, a) for t, a in zip(reached, said[:len(reached)], strict=True)]
-            recalled = [fact_passes(t, a) for t, a in zip(reached, said[len(reached):], strict=True)]
+        if ask is not None:
+            said = ask([fact_prompt(t, version) for t, _ in reached] + [nearest for _, nearest in reached])
+            natural = [fact_passes(t, a) for (t, _), a in zip(reached, said[:len(reached)], strict=True)]
+            recalled = [fact_passes(t, a) for (t, _), a in zip(reached, said[len(reached):], strict=True)]
             out[split].update({"recalled": sum(recalled), "natural": sum(natural),
                                "natural_where_recalled": sum(n and r for n, r in zip(natural, recalled, strict=True))})
     return out
@@ -104,12 +107,12 @@ def main() -> int:
     p.add_argument("--adapter", type=Path, help="an adapter to ask (see above); on CPU ~8 min for 0.14.0's 145")
     p.add_argument("--base", type=Path, help="its base model dir (default: SmolLM2-135M-Instruct, converted once)")
     args = p.parse_args()
-    base = args.base
-    if args.adapter is not None and base is None:
+    ask = None
+    if args.adapter is not None:
         from ziglora.models import smollm2_dir
 
-        base = smollm2_dir()
-    print(json.dumps(coverage(args.release, set(args.sources.split(",")), args.adapter, base), indent=1))
+        ask = adapter_asker(args.adapter, args.base or smollm2_dir())
+    print(json.dumps(coverage(args.release, set(args.sources.split(",")), ask), indent=1))
     return 0
 
 
