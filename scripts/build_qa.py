@@ -33,6 +33,7 @@ trained on) and are counted; sections with (almost) no text of their own are ski
 from __future__ import annotations
 
 import argparse
+import difflib
 import random
 import re
 import sys
@@ -126,6 +127,9 @@ NEW_FORMS = (
     "What did Zig code write before `{t}` came in with Zig {ver}?",
     "Before Zig {ver}, what did people use where they now use {t}?",
 )
+# Asked as well where the change is a new name (RENAMED): users ask for "what it is called now".
+RENAMED_OLD_FORMS = ("What is `{t}` called now in Zig {ver}?", "What is the new name of {t}?")
+RENAMED_NEW_FORMS = ("What was `{t}` called before Zig {ver}?", "What was the old name of {t}?")
 # Cloze questions (the sentence asked back with one of its names or numbers replaced by "what") start with one of
 # these leads, or none; keyword questions name a few of a fact's content words in one of these forms.
 CLOZE_LEADS = ("", "", "In Zig {ver}, ", "According to the Zig {ver} release notes, ", "Zig {ver} question: ",
@@ -144,7 +148,14 @@ KINDS = ("term", "cloze", "keywords")  # the kinds of fact question (fact_questi
 CLOZE_ANSWERS = ("value-first", "sentence")  # how a cloze is answered (fact_answer)
 MAX_BLANKS = 3  # cloze targets per fact: its names first, then numbers
 MAX_BLANK_CHARS = 60  # a longer code span is a snippet, not a name to ask for
+CHANGE_ARROW = "⬇️"  # between a before and an after code block in the release notes
+MAX_LINE_CHANGES = 2  # names swapped on one line of a before/after example
+CHANGED_NAME = re.compile(r'[.&@]?[\w.@"]+(?:\(\))?')  # `.Struct`, `.@"struct"`, `@setCold`, `bw.writer()`
+CODE_TOKEN = re.compile(r'\.?@"[^"\n]*"|[.@]?[A-Za-z_]\w*|\d\w*|\S')  # `.@"struct"`, `.Int`, `&`, `(`
 MIN_FACT_KEYWORDS = 4  # content words a sentence without a distinctive term needs to be a fact (names lists have 1-3)
+# A count in words ("four tiers"), asked as "how many tiers" as a count in digits is.
+COUNT_WORDS = ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
+COUNT_WORD = re.compile(rf"(?<![\w-])(?:{'|'.join(COUNT_WORDS)})(?=\s+[a-z]+s\b)", re.IGNORECASE)
 NUMBER = re.compile(r"(?<![\w.@-])\d[\d,]*(?:\.\d+)*(?:\s?(?:ms|KiB|MiB|GiB|KB|MB|GB|bytes|%))?(?![\w.-]*\w)")
 KEYWORD = re.compile(r"`[^`\n]+`|[A-Za-z][\w.+-]*[\w+]|[A-Za-z]")
 CLAUSE_EDGE = re.compile(r"(?<=[,;:.])\s+(?!`)")  # where a cloze crop may start or end (not inside a name list)
@@ -164,9 +175,11 @@ MAX_FACT_CODE_CHARS = 1200  # a longer example is a section's worth of text, not
 # ("`Y`, replacing `X`"). Terms on the old side are asked with OLD_FORMS, the new side with NEW_FORMS.
 OLD_TO_NEW = re.compile(
     r"\b(?:renamed(?:/moved)? to|replaced (?:with|by)|in favou?r of|moved to|split into|superseded by|"
-    r"migrated to|aliased to|replaces? (?:it|them) with)\b|->|→|\breplace\b[^;]{0,80}?\b(with)\b", re.IGNORECASE)
+    r"migrated to|aliased to|replaces? (?:it|them) with|now written)\b|->|→|\breplace\b[^;]{0,80}?\b(with)\b",
+    re.IGNORECASE)
 NEW_TO_OLD = re.compile(r"\b(?:instead of|replacing|replaces|replacement for|same purpose as|in place of|supersedes)\b",
                         re.IGNORECASE)
+RENAMED = re.compile(r"\brenam|\bnow written\b", re.IGNORECASE)
 REMOVED = re.compile(r"\b(?:removed?|deprecated|deleted?|no longer)\b", re.IGNORECASE)
 FORMER = re.compile(r"\b(?:old|former|formerly(?: called| known as)?|legacy|deprecated)\W*$", re.IGNORECASE)
 # A comma between two code spans continues a list ("split into `a`, `b`"); any other comma ends the clause.
@@ -458,6 +471,60 @@ def option_lines(section: Section) -> list[str]:
     return found
 
 
+def code_changes(markdown: str, version: str) -> list[str]:
+    """A before/after example (a code block, "⬇️" alone, the code block that replaces it) as facts, one per name
+    the second block writes differently on a line it changes ("`.ComptimeInt` is now written `.comptime_int`"): a user
+    asks "what is `.Struct` called now?", which the prose often answers only by showing both blocks."""
+    parts = re.split(r"^```[^\n]*\n(.*?)^```", markdown, flags=re.DOTALL | re.MULTILINE)  # odd indices: blocks
+    found = []
+    for i in range(1, len(parts) - 2, 2):
+        if parts[i + 1].strip() != CHANGE_ARROW:
+            continue
+        old_lines, new_lines = parts[i].splitlines(), parts[i + 2].splitlines()
+        for tag, a0, a1, b0, b1 in difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False).get_opcodes():
+            if tag != "replace" or a1 - a0 != b1 - b0:  # lines added or dropped say no "this became that"
+                continue
+            for old_line, new_line in zip(old_lines[a0:a1], new_lines[b0:b1], strict=True):
+                for old, new in changed_spans(old_line, new_line):
+                    found.append(f"In code, `{old}` is now written `{new}`.")
+    return list(dict.fromkeys(found))
+
+
+def changed_spans(old_line: str, new_line: str) -> list[tuple[str, str]]:
+    """(old, new) for each name that `new_line` writes differently from `old_line`, when the two lines are the same
+    line with at most MAX_LINE_CHANGES names swapped (`@setCold(true)` -> `@branchHint(.cold)`): lines that differ
+    more were rewritten, and pairing their tokens would state changes the notes never made (0.15's BufferedWriter
+    example paired `std.fs.File.stdout().writer()` with `undefined`)."""
+    a, b = list(CODE_TOKEN.finditer(old_line)), list(CODE_TOKEN.finditer(new_line))
+    matcher = difflib.SequenceMatcher(None, [m.group() for m in a], [m.group() for m in b], autojunk=False)
+    changed = [op for op in matcher.get_opcodes() if op[0] != "equal"]
+    if len(changed) > MAX_LINE_CHANGES or any(tag != "replace" for tag, *_ in changed) or matcher.ratio() < 0.5:
+        return []
+    pairs = [(old_line[a[i0].start():a[i1 - 1].end()], new_line[b[j0].start():b[j1 - 1].end()])
+             for _, i0, i1, j0, j1 in changed]
+    return pairs if all(CHANGED_NAME.fullmatch(old) and CHANGED_NAME.fullmatch(new) for old, new in pairs) else []
+
+
+def title_fact(title: str) -> str | None:
+    """A title that states a change ("@ptrCast Allows Changing Slice Length", more words than a name's
+    MAX_NAME_TITLE_WORDS) as a sentence: its names in code spans, its other capitalized words lower-cased. Some
+    sections say their fact only there (the one above has a link number as its text)."""
+    words = title.split()
+    if len(words) <= MAX_NAME_TITLE_WORDS:
+        return None
+    terms = sentence_terms(title)
+    out = []
+    for n, word in enumerate(words):
+        term = next((t for t in terms if t in word), None)
+        if term is not None:
+            out.append(word.replace(term, f"`{term}`"))
+        elif n and re.fullmatch(r"[A-Z][a-z]+(?:-[A-Z]?[a-z]+)*", word) and len(word) > 1:
+            out.append(word.lower())
+        else:
+            out.append(word)
+    return " ".join(out).rstrip(".") + "."
+
+
 def keywords(sentence: str) -> list[str]:
     """The sentence's content words in order: its code spans (kept in backticks) and the plain words that are
     not function words, each once."""
@@ -474,7 +541,8 @@ def blanks_of(sentence: str, terms: list[str]) -> list[str]:
     with_term = [s for s in spans if any(re.search(term_regex(t), s) for t in terms)]
     plain = INLINE_CODE.sub(lambda m: " " * len(m.group()), sentence)
     prose_terms = [t for t in terms if re.search(term_regex(t), plain)]
-    numbers = [m.group() for m in NUMBER.finditer(plain)]
+    counts = sorted([*NUMBER.finditer(plain), *COUNT_WORD.finditer(plain)], key=lambda m: m.start())
+    numbers = [m.group() for m in counts]
     return list(dict.fromkeys([*with_term, *prose_terms, *numbers, *spans]))[:MAX_BLANKS]
 
 
@@ -489,20 +557,30 @@ def cloze(sentence: str, blank: str, version: str, rng: random.Random) -> str:
         at = re.search(rf"(?<![\w@`.-]){re.escape(blank)}(?![\w`])", sentence).start()
     before, after = sentence[:at], sentence[at + len(quoted):]
     lead = rng.choice(CLOZE_LEADS).format(ver=version)
+    asked = question_word(blank, rng)
     if not before.strip() and after.startswith(":"):  # "`--watch`: Continuously rebuild …", a list item's name
-        return lead + ("w" if lead else "W") + f"hat is this: {after[1:].strip().rstrip(' .')}?"
-    counted = NUMBER.fullmatch(blank) and not re.search(r"[a-zA-Z%]", blank) and re.match(r"\s+[a-z]+s\b", after)
+        return lead + (asked if lead else asked.capitalize()) + f" is this: {after[1:].strip().rstrip(' .')}?"
+    counted = (blank.lower() in COUNT_WORDS or NUMBER.fullmatch(blank) and not re.search(r"[a-zA-Z%]", blank)) \
+        and re.match(r"\s+[a-z]+s\b", after)
     left, right = CLAUSE_EDGE.split(before), CLAUSE_EDGE.split(after)
     # the fewer clauses the likelier (the smaller of two draws): most crops are a clause or two
     left = left[len(left) - 1 - min(rng.randrange(len(left)), rng.randrange(len(left))):]
     right = right[:1 + min(rng.randrange(len(right)), rng.randrange(len(right)))]
-    text = (" ".join(left) + ("how many" if counted else "what") + " ".join(right)).strip()
+    text = (" ".join(left) + ("how many" if counted else asked) + " ".join(right)).strip()
     text = text.rstrip(" .,;:!") + "?"
     if lead and re.match(r"(?!Zig\b)[A-Z][a-z]*\b(?![.`])", text):  # "The … " continues the lead as "…, the …"
         text = text[0].lower() + text[1:]
     elif not lead:
         text = text[0].upper() + text[1:]
     return lead + text
+
+
+def question_word(blank: str, rng: random.Random) -> str:
+    """"what", or half the time the kind of name asked for where its form says it: users ask "which builtin …",
+    "which flag …" (issue 11's natural questions are not consulted; these are the names' own shapes)."""
+    kind = "builtin" if blank.startswith("@") else "flag" if blank.startswith("-") else \
+        "target" if TRIPLE.fullmatch(blank) else None
+    return f"which {kind}" if kind and rng.random() < 0.5 else "what"
 
 
 def keyword_question(words: list[str], version: str, rng: random.Random) -> str:
@@ -514,9 +592,10 @@ def keyword_question(words: list[str], version: str, rng: random.Random) -> str:
     return rng.choice(KEYWORD_FORMS).format(kw=named, ver=version)
 
 
-def facts_of(section: Section, key: str) -> list[Fact]:
-    """The section's facts: every prose sentence, table row and `--help` option line that names a distinctive
-    term or has at least MIN_FACT_KEYWORDS content words (a lone name in a list of contributors has neither).
+def facts_of(section: Section, key: str, version: str) -> list[Fact]:
+    """The section's facts: its title where it states a change (title_fact), every prose sentence, table row,
+    `--help` option line and before/after code change (code_changes) that names a distinctive term or has at
+    least MIN_FACT_KEYWORDS content words (a lone name in a list of contributors has neither).
     A section titled by a name ("SmpAllocator", "addLibrary Function": at most MAX_NAME_TITLE_WORDS words) is
     about that name in every sentence ("This allocator is a singleton …", "Acts as a replacement for
     `addSharedLibrary` …"), so the name is a term of each of its sentences too, and the fact names it first
@@ -525,7 +604,9 @@ def facts_of(section: Section, key: str) -> list[Fact]:
     title_terms = all_title_terms if len(section.title.split()) <= MAX_NAME_TITLE_WORDS else []
     found = []
     rows = table_rows(section.answer)  # asked by name and keywords, not as clozes: many rows share each value
-    for sentence in dict.fromkeys([*sentences(section.answer), *rows, *option_lines(section)]):
+    stated = [s for s in (title_fact(section.title),) if s]
+    for sentence in dict.fromkeys([*stated, *sentences(section.answer), *rows, *option_lines(section),
+                                   *code_changes(section.answer, version)]):
         if word_count(sentence) < MIN_ANSWER_WORDS:
             continue
         # A row is about what its first cell names (`x86_64-linux`), whatever the cell's shape.
@@ -562,10 +643,12 @@ def fact_answer(fact: Fact, version: str, level: int, asked_for: str | None = No
     return answer + (f"\n\n```zig\n{fact.code}\n```" if fact.code else "")
 
 
-def fact_forms(direction: str, phrasings: int, rng: random.Random) -> list[str]:
-    """`phrasings` distinct forms: for a term on one side of a change up to half from that direction's forms,
-    so that every phrasing budget asks both ways; the rest from the general forms."""
-    own = {"old": OLD_FORMS, "new": NEW_FORMS}.get(direction, ())
+def fact_forms(direction: str, phrasings: int, rng: random.Random, renamed: bool = False) -> list[str]:
+    """`phrasings` distinct forms: for a term on one side of a change up to half from that direction's forms
+    (with the rename forms where the change is a new name), so that every phrasing budget asks both ways; the
+    rest from the general forms."""
+    own = {"old": OLD_FORMS + RENAMED_OLD_FORMS * renamed, "new": NEW_FORMS + RENAMED_NEW_FORMS * renamed
+           }.get(direction, ())
     k = min(len(own), (phrasings + 1) // 2)
     return rng.sample(own, k) + rng.sample(FACT_FORMS, phrasings - k)
 
@@ -601,7 +684,8 @@ def fact_questions(fact: Fact, asked: list[str], version: str, phrasings: int, s
     for term in asked:
         rng = random.Random(f"{seed}/{fact.id}/{term}")
         out += [("term", term, i, form.format(t=term, ver=version))
-                for i, form in enumerate(fact_forms(fact.direction[term], phrasings, rng))]
+                for i, form in enumerate(fact_forms(fact.direction[term], phrasings, rng,
+                                                   RENAMED.search(fact.sentence) is not None))]
     share = max(1, phrasings // 2)
     for blank in fact.blanks:
         rng = random.Random(f"{seed}/{fact.id}/cloze/{blank}")
@@ -624,7 +708,7 @@ def build_facts(records: list[dict], version: str, phrasings: int, seed: int, ki
     left out (counted): one question, one answer. `kinds`: the kinds of question made (a control run leaves one
     out); `cloze_answers`: "value-first" (fact_answer) or "sentence", the second sweep's answers, for a control."""
     sections = [parse_section(r) for r in records]
-    facts = [facts_of(s, f"{version}/{n:03d}-{s.anchor}") for n, s in enumerate(sections)]
+    facts = [facts_of(s, f"{version}/{n:03d}-{s.anchor}", version) for n, s in enumerate(sections)]
     topics_of = defaultdict(set)
     for section, per in zip(sections, facts, strict=True):
         for term in {t for f in per for t in f.terms}:
