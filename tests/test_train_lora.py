@@ -543,3 +543,31 @@ def test_a_signal_stops_training_although_the_facts_probe_would_go_on(tiny_qwen3
     report = training.train(s, backend.prepare(s), extra_callbacks=(Interrupt(),))
     assert report["steps"] == 2 and [h["step"] for h in report["facts"]["history"]] == [1, 2]
     assert report["facts"]["stop_reason"] == "interrupted by SIGTERM at step 2"
+
+
+def test_probe_answers_a_batch_that_runs_out_of_memory_in_halves(tiny_qwen3_dir):
+    """At the Qwen3-8B shape under a 24 GiB cap, the probe's one batch of 202 questions ran out of GPU memory
+    (2026-12-01). A CPU has no such limit, so generate is made to raise torch's out-of-memory error above 3 prompts
+    (the one test double here): the answers must be the ones of one batch, in order, each question asked once."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ziglora.probe import generate
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_qwen3_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen3_dir)
+    prompts = [f"What is {n} plus {n}?" for n in range(7)]
+    whole = generate(model, tokenizer, prompts, 4)
+    real, asked = model.generate, []
+
+    def limited(**kwargs):
+        if kwargs["input_ids"].shape[0] > 3:
+            raise torch.OutOfMemoryError("CUDA out of memory (test)")
+        asked.append(kwargs["input_ids"].shape[0])
+        return real(**kwargs)
+
+    model.generate = limited
+    assert generate(model, tokenizer, prompts, 4) == whole
+    assert sum(asked) == len(prompts) and max(asked) <= 3
+    model.generate = lambda **kwargs: (_ for _ in ()).throw(torch.OutOfMemoryError("CUDA out of memory (test)"))
+    with pytest.raises(torch.OutOfMemoryError):  # not even one prompt fits: the error, not an endless loop
+        generate(model, tokenizer, prompts, 4)

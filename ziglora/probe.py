@@ -39,12 +39,22 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
     device = next(p.device for p in model.parameters())
     answers: list[tuple[str, bool]] = []
     try:
-        for start in range(0, len(texts), batch_size):
-            enc = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True,
+        while len(answers) < len(texts):
+            enc = tokenizer(texts[len(answers):len(answers) + batch_size], return_tensors="pt", padding=True,
                             add_special_tokens=False).to(device)
-            with torch.no_grad():
-                out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
-                                     pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+            try:
+                with torch.no_grad():
+                    out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
+                                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+            except torch.OutOfMemoryError:
+                # the batch's KV cache did not fit beside training (202 prompts at the Qwen3-8B shape under a
+                # 24 GiB cap, 2026-12-01): the same prompts in halves, greedy answers are the same
+                if batch_size == 1:
+                    raise
+                del enc
+                torch.cuda.empty_cache()
+                batch_size //= 2
+                continue
             new = out[:, enc["input_ids"].shape[1]:]
             ended = (new == tokenizer.eos_token_id).any(dim=1).tolist()
             answers += zip(tokenizer.batch_decode(new, skip_special_tokens=True), ended, strict=True)
