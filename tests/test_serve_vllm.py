@@ -166,7 +166,7 @@ def test_committed_smollm2_adapter_loads_on_the_converted_base_and_knows_a_user_
     # Natural test questions (asked the other way round, from the new name) that its evaluation report passes
     # with the answer in the first tokens (the test server caps answers at 64), and the base model does not.
     natural = {t.id: t for t in load_facts(REPO / "evals" / "zig-0.14.0" / "natural.jsonl", "test")}
-    for task in (natural["n086"], natural["n060"]):  # std.TailQueue, std.heap.GeneralPurposeAllocator
+    for task in (natural["n030"], natural["n080"]):  # @setCold from @branchHint(.cold), std.ArrayHashMap's alias
         prompt = fact_prompt(task, "0.14.0")
         assert fact_passes(task, greedy(server, "ziglora", prompt, max_tokens=64))
         assert not fact_passes(task, greedy(server, "smollm2-135m", prompt, max_tokens=64))
