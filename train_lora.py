@@ -60,7 +60,9 @@ SIZE_DEFAULTS = {
     # (five side by side, ~4 epochs by the deadline) trained with --packing padding_free, each record alone: the
     # training loss rose from 0.49 to 0.89 (with rows a fact's answer could be copied from a neighbour in the bin), and
     # what was learned did not change beyond noise (natural test 11 against 12/87, dev 7 against 12/58, template
-    # 19 against 14/82, retain kept 32 against 31/52; 0.15.2 test 22/100, kept 41/52).
+    # 19 against 14/82, retain kept 32 against 31/52; 0.15.2 test 22/100, kept 41/52). Alone, to the probe's own
+    # stop (fifth run): stopped at epoch 8 of the 20 allowed, best at 5 (dev 14/58, vLLM test 20/87, template
+    # 26/82, kept 28/50), the trained clozes recalled 62/64 by then: the bound is not what stops a run.
     "small": SizeDefaults(5e-4, 20, "none", 2048, 4, 1, False, "release-notes,qa-facts,qa,prompts,general", "none"),
     # Qwen3-8B: 4-bit QLoRA at 4096 x 2 x 4 fits 24 GiB (8.1 GiB peak on an H200, docs/BENCHMARKS.md); lr 2e-4 is
     # the QLoRA paper's for 7B+ models and the epoch bound a cost cap — neither is measured on 8B here (no weights

@@ -48,6 +48,9 @@ RUNS: dict[str, Run] = {
     # the large models' sources and mix on the small model (the small default before issue 11's second sweep)
     "all-sources": Run(("--sources", "all", "--oversample", "qa-facts=0.35,qa=0.15,prompts=0.1,general=0.05")),
     "lr1e-3": Run(("--learning-rate", "1e-3")),
+    # for retain: a run now stops by itself (epoch 8 of 20 at 5e-4, the fifth run), so a slower rate can take the
+    # epochs it needs; the third sweep chose 5e-4 when a shared deadline ended every run after 3-7 epochs
+    "lr2e-4": Run(("--learning-rate", "2e-4")),
     "no-general": Run(("--general-prompts", "none")),
     "general-20": Run(("--oversample", "general=0.2")),  # more of the base model's own answers, for retain
     # the control for exact packing: each bin one causal row, so a record sees the earlier ones in its bin (the

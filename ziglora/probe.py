@@ -25,7 +25,8 @@ from ziglora.serving import THINKING_OFF
 
 # Decode steps, not tokens, set the probe's time: 58 dev + 80 retain questions in batches of 32 (5 x 128 steps) took
 # 43 s on an H200 for SmolLM2-135M and the Qwen3-8B shape alike, 29 % of the 8B model's epoch; one batch does it in
-# a fifth of the steps. 256 prompts of ~100 tokens plus 128 new ones is ~9 GiB of Qwen3-8B KV cache at most.
+# a fifth of the steps. Beside training under a 24 GiB cap, 202 prompts (dev, trained and retain) did not fit at the
+# Qwen3-8B shape: generate asks such a batch again in halves (24.8 s per evaluation, docs/BENCHMARKS.md).
 PROBE_BATCH = 256
 
 
