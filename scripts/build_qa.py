@@ -18,7 +18,8 @@ Facts. A template pair taught SmolLM2-135M to recite a section when named by its
 held-out) but not to answer a question worded as a user asks it (1/25, base model 2/25; issue 11). Knowledge
 becomes extractable when each fact is seen in many question forms (Allen-Zhu & Li, Physics of LMs 3.1;
 Ovadia et al. 2023) and in both directions (Berglund et al., the Reversal Curse). So a fact is one prose
-sentence of a section (links and emphasis cleaned) that names a distinctive term; the questions never name
+sentence of a section (links and emphasis cleaned) that names a distinctive term, a table row, a `--help` line, a
+title that states a change, or a name a before/after code example ("⬇️") writes differently; the questions never name
 the section title; a sentence "`X` was renamed to `Y`" is asked about X (answered with Y) and about Y
 (answered with X); and the answer states the sentence first, then where it sits in the notes, then the
 section's smallest Zig block that uses one of its terms. Nothing is added that the section does not say.
