@@ -472,7 +472,7 @@ def option_lines(section: Section) -> list[str]:
     return found
 
 
-def code_changes(markdown: str, version: str) -> list[str]:
+def code_changes(markdown: str) -> list[str]:
     """A before/after example (a code block, "⬇️" alone, the code block that replaces it) as facts, one per name
     the second block writes differently on a line it changes ("`.ComptimeInt` is now written `.comptime_int`"): a user
     asks "what is `.Struct` called now?", which the prose often answers only by showing both blocks."""
@@ -593,7 +593,7 @@ def keyword_question(words: list[str], version: str, rng: random.Random) -> str:
     return rng.choice(KEYWORD_FORMS).format(kw=named, ver=version)
 
 
-def facts_of(section: Section, key: str, version: str) -> list[Fact]:
+def facts_of(section: Section, key: str) -> list[Fact]:
     """The section's facts: its title where it states a change (title_fact), every prose sentence, table row,
     `--help` option line and before/after code change (code_changes) that names a distinctive term or has at
     least MIN_FACT_KEYWORDS content words (a lone name in a list of contributors has neither).
@@ -607,7 +607,7 @@ def facts_of(section: Section, key: str, version: str) -> list[Fact]:
     rows = table_rows(section.answer)  # asked by name and keywords, not as clozes: many rows share each value
     stated = [s for s in (title_fact(section.title),) if s]
     for sentence in dict.fromkeys([*stated, *sentences(section.answer), *rows, *option_lines(section),
-                                   *code_changes(section.answer, version)]):
+                                   *code_changes(section.answer)]):
         if word_count(sentence) < MIN_ANSWER_WORDS:
             continue
         # A row is about what its first cell names (`x86_64-linux`), whatever the cell's shape.
@@ -709,7 +709,7 @@ def build_facts(records: list[dict], version: str, phrasings: int, seed: int, ki
     left out (counted): one question, one answer. `kinds`: the kinds of question made (a control run leaves one
     out); `cloze_answers`: "value-first" (fact_answer) or "sentence", the second sweep's answers, for a control."""
     sections = [parse_section(r) for r in records]
-    facts = [facts_of(s, f"{version}/{n:03d}-{s.anchor}", version) for n, s in enumerate(sections)]
+    facts = [facts_of(s, f"{version}/{n:03d}-{s.anchor}") for n, s in enumerate(sections)]
     topics_of = defaultdict(set)
     for section, per in zip(sections, facts, strict=True):
         for term in {t for f in per for t in f.terms}:

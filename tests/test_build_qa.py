@@ -426,6 +426,13 @@ KIND_FIXTURE = [
             "| `beta-wasi` | 3 | no |\n", level=3),
     section(["Build System", "Watching"], "### Watching\n\n```\n  --keep-going     Rebuild whenever an input "
             "file changes\n```\n", level=3),
+    section(["Language Changes", "@fooCast Allows Changing Slice Length"],
+            "### @fooCast Allows Changing Slice Length\n\n#12345\n", level=3),
+    section(["Language Changes", "Tags Renamed"], "### Tags Renamed\n\nUpgrading is simple:\n\n```\n"
+            "const x = switch (info) {\n    .ComptimeThing => 1,\n    .Struct => 2,\n};\n```\n\n⬇️\n\n```\n"
+            "const x = switch (info) {\n    .comptime_thing => 1,\n    .@\"struct\" => 2,\n};\n```\n", level=3),
+    section(["Target Support", "Tiers"], "### Tiers\n\nSupport for targets is sorted into five tiers with "
+            "Tier 1 being the highest.\n", level=3),
 ]
 
 
@@ -514,35 +521,19 @@ def test_kinds_leave_a_kind_of_question_out_for_a_control_run(raw, capsys):
     assert "--kinds: must be some of term,cloze,keywords" in capsys.readouterr().err
 
 
-CHANGE_FIXTURE = [
-    section(["Language Changes", "@fooCast Allows Changing Slice Length"],
-            "### @fooCast Allows Changing Slice Length\n\n#12345\n", level=3),
-    section(["Language Changes", "Tags Renamed"], "### Tags Renamed\n\nUpgrading is simple:\n\n```\n"
-            "const x = switch (info) {\n    .ComptimeThing => 1,\n    .Struct => 2,\n};\n```\n\n⬇️\n\n```\n"
-            "const x = switch (info) {\n    .comptime_thing => 1,\n    .@\"struct\" => 2,\n};\n```\n", level=3),
-    section(["Target Support", "Tiers"], "### Tiers\n\nSupport for targets is sorted into five tiers with "
-            "Tier 1 being the highest.\n", level=3),
-]
-
-
-@pytest.fixture
-def change_facts() -> list[dict]:
-    return build_qa.build_facts(CHANGE_FIXTURE, "0.14.0", 8, 0)[0]
-
-
-def test_a_title_that_states_a_change_is_a_fact(change_facts):
+def test_a_title_that_states_a_change_is_a_fact(kind_facts):
     """A section whose text is a link number says its fact only in its title."""
-    rows = [r for r in change_facts if r["section"][-1].startswith("@fooCast")]
+    rows = [r for r in kind_facts if r["section"][-1].startswith("@fooCast")]
     assert {r["messages"][1]["content"].split("\n\n")[0] for r in rows} == {
         "`@fooCast` allows changing slice length."}
     clozes = [r["messages"][0]["content"] for r in rows if r["kind"] == "cloze"]
     assert clozes and all("@fooCast" not in q and q.endswith("allows changing slice length?") for q in clozes)
 
 
-def test_a_before_and_after_example_is_asked_name_by_name_both_ways(change_facts):
+def test_a_before_and_after_example_is_asked_name_by_name_both_ways(kind_facts):
     """"⬇️" between two blocks: each name the second writes differently is a fact, asked from the old name (what is
     it called now?) and from the new one (what was it called before?)."""
-    rows = [r for r in change_facts if r["section"][-1] == "Tags Renamed"]
+    rows = [r for r in kind_facts if r["section"][-1] == "Tags Renamed"]
     facts = {r["messages"][1]["content"].split("\n\n")[0].removeprefix("`ComptimeThing`: ") for r in rows}
     assert {"In code, `.ComptimeThing` is now written `.comptime_thing`.",
             'In code, `.Struct` is now written `.@"struct"`.'} <= facts
@@ -555,6 +546,6 @@ def test_a_before_and_after_example_is_asked_name_by_name_both_ways(change_facts
     assert clozes and all(r["messages"][1]["content"].startswith("`.Struct`:") for r in clozes)
 
 
-def test_a_count_in_words_is_asked_with_how_many(change_facts):
-    counts = [r["messages"][0]["content"] for r in change_facts if r["kind"] == "cloze" and r["term"] == "five"]
+def test_a_count_in_words_is_asked_with_how_many(kind_facts):
+    counts = [r["messages"][0]["content"] for r in kind_facts if r["kind"] == "cloze" and r["term"] == "five"]
     assert counts and all("how many tiers" in q and "five" not in q for q in counts)
