@@ -125,6 +125,11 @@ class Settings:
     stdlib_tokens: int = field(default=500_000, metadata={"help": (
         "Token budget for std lib source: whole files, most-used modules first. The rest of the corpus is ~0.5M "
         "tokens; more std lib would drown the docs.")})
+    framed_share: float = field(default=0.0, metadata={"help": (
+        "Share of the fact questions (source qa-facts) and of the general prompts trained in the frame every fact "
+        "question is asked in (ziglora/facts.py: 'Answer this question about Zig <release> briefly and "
+        "precisely.', without the release for a general prompt); the others as written. The base model answers "
+        "the general ones in that frame.")})
     facts_eval: str = field(default="auto", metadata={"help": (
         "Questions answered during training: a facts JSONL (evals/, docs/DATA.md) of which the `dev` split is "
         "asked; auto: evals/zig-<release>/natural.jsonl when it exists; none: no facts probe.")})
@@ -176,6 +181,8 @@ class Settings:
             raise ValueError("--eval-share must be in [0, 0.5)")
         if not 0 <= self.until_facts <= 1:
             raise ValueError("--until-facts must be a share in [0, 1]")
+        if not 0 <= self.framed_share <= 1:
+            raise ValueError("--framed-share must be a share in [0, 1]")
         unknown = set(self.lora_targets.split(",")) - set(LORA_PROJECTIONS)
         if unknown:
             raise ValueError(f"--lora-targets: {', '.join(sorted(unknown))} not among {', '.join(LORA_PROJECTIONS)}")

@@ -51,6 +51,10 @@ RUNS: dict[str, Run] = {
     # for retain: a run now stops by itself (epoch 8 of 20 at 5e-4, the fifth run), so a slower rate can take the
     # epochs it needs; the third sweep chose 5e-4 when a shared deadline ended every run after 3-7 epochs
     "lr2e-4": Run(("--learning-rate", "2e-4")),
+    # the fact questions and general prompts half in the frame the probe and evaluate.py ask in (retain questions
+    # are asked framed; the general answers were all bare, the fact questions never framed)
+    "framed": Run(("--framed-share", "0.5")),
+    "framed-0.15.2": Run(("--framed-share", "0.5"), release="0.15.2"),
     "no-general": Run(("--general-prompts", "none")),
     "general-20": Run(("--oversample", "general=0.2")),  # more of the base model's own answers, for retain
     # the control for exact packing: each bin one causal row, so a record sees the earlier ones in its bin (the

@@ -571,3 +571,46 @@ def test_probe_answers_a_batch_that_runs_out_of_memory_in_halves(tiny_qwen3_dir)
     model.generate = lambda **kwargs: (_ for _ in ()).throw(torch.OutOfMemoryError("CUDA out of memory (test)"))
     with pytest.raises(torch.OutOfMemoryError):  # not even one prompt fits: the error, not an endless loop
         generate(model, tokenizer, prompts, 4)
+
+
+def test_framed_share_asks_that_share_of_fact_questions_and_general_prompts_in_the_probe_s_frame(tiny_qwen3_dir,
+                                                                                                 release, tmp_path):
+    """Only fact questions (qa-facts) and general prompts are framed, each in the frame the probe and
+    evaluate.py ask in (ziglora/facts.py), the same ones for the same seed; 0 leaves every question as written."""
+    from transformers import AutoTokenizer
+
+    from ziglora.facts import framed
+
+    rel, prompts = release
+    qa = list(read_jsonl(rel / "qa_train.jsonl")) + [
+        {"id": f"qa-facts/{i}", "source": "qa-facts", "messages": [
+            {"role": "user", "content": f"Which builtin does fact {i} name?"},
+            {"role": "assistant", "content": f"`@fact{i}`: fact {i}."}]} for i in range(40)]
+    write_jsonl(rel / "qa_train.jsonl", qa)
+    manifest = json.loads((rel / "manifest.json").read_text())
+    manifest["outputs"] = [output_entry(rel, rel / o["path"], o["kind"], o["records"]) for o in manifest["outputs"]]
+    write_json(rel / "manifest.json", manifest)
+    general = tmp_path / "general.jsonl"
+    write_jsonl(general, [{"prompt": f"Name colour {i}."} for i in range(40)])
+    tok = AutoTokenizer.from_pretrained(tiny_qwen3_dir)
+
+    def user_turns(share: str) -> tuple[list[str], list[str]]:
+        s = settings(["--data", str(rel), "--prompts", str(prompts), "--max-seq-len", "256", "--eval-share", "0",
+                      "--oversample", "none", "--sources", "qa,qa-facts,general", "--framed-share", share,
+                      "--general-prompts", str(general)])
+        s.resolve(params=1e6, cuda=False)
+        train_ds, _, _ = training.load_training_set(s, tok, training.read_release(s))
+        text = "".join(tok.decode(ids) for ids in train_ds["input_ids"])
+        return text, training.general_prompts(s)[0]
+
+    text, asked = user_turns("0.5")
+    fact_frame = framed("Which builtin", "0.14.0")[:-len("Which builtin")]
+    framed_facts = text.count(fact_frame + "Which builtin does fact")
+    assert 10 <= framed_facts <= 30 and text.count("Which builtin does fact") == 40
+    assert text.count("What is topic") == 6 and fact_frame + "What is topic" not in text  # section Q&A as written
+    in_frame = [p for p in asked if p.startswith(framed("", None))]
+    assert 10 <= len(in_frame) <= 30 and len(asked) == 40
+    assert in_frame[0] == framed(in_frame[0][len(framed("", None)):], None)  # the frame without the release
+    assert user_turns("0.5") == (text, asked)  # the same questions for the same seed
+    text, asked = user_turns("0")
+    assert fact_frame not in text and asked == [f"Name colour {i}." for i in range(40)]

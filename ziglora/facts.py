@@ -40,12 +40,17 @@ def load_facts(path: Path, split: str | None = None) -> list[FactTask]:
     return tasks
 
 
+def framed(question: str, zig_version: str | None) -> str:
+    """`question` in the frame every fact question is asked in; `zig_version` None for a question not about the
+    release. A retain question (general knowledge, arithmetic) is asked without the release: with it, base SmolLM2
+    drifted into Zig-flavoured stories on general questions (46 of 80 kept)."""
+    about = f" about Zig {zig_version}" if zig_version else ""
+    return f"Answer this question{about} briefly and precisely.\n\n{question}"
+
+
 def fact_prompt(task: FactTask, zig_version: str, context: str | None = None) -> str:
-    """The user turn for one question. `context` (open book): the docs text pasted before the question. A retain
-    question (general knowledge, arithmetic) is asked without the release framing: with it, base SmolLM2 drifted
-    into Zig-flavoured stories on general questions (46 of 80 kept)."""
-    about = f" about Zig {zig_version}" if task.about_release else ""
-    ask = f"Answer this question{about} briefly and precisely.\n\n{task.q}"
+    """The user turn for one question. `context` (open book): the docs text pasted before the question."""
+    ask = framed(task.q, zig_version if task.about_release else None)
     if context is None:
         return ask
     return f"Here is part of the Zig {zig_version} documentation:\n\n{context.strip()}\n\n{ask}"

@@ -30,7 +30,7 @@ from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from ziglora import dataset as ds
 from ziglora.backend import Backend, TrainingError
-from ziglora.facts import FactTask, load_facts
+from ziglora.facts import FactTask, framed, load_facts
 from ziglora.io import atomic_write_text, read_jsonl, usual_permissions, write_json
 from ziglora.probe import FactsProbe, generate, rank_slices
 from ziglora.serving import THINKING_OFF, adapter_problems
@@ -137,7 +137,26 @@ def general_prompts(s) -> tuple[list[str], str | None]:
     path = REPO / "prompts" / "general.jsonl" if s.general_prompts == "auto" else Path(s.general_prompts)
     if not path.is_file():
         raise TrainingError(f"--general-prompts {path}: no such file (`none` trains without general answers)")
-    return [r["prompt"] for r in read_jsonl(path)], str(path)
+    return [framed(p, None) if in_frame(p, s) else p for p in (r["prompt"] for r in read_jsonl(path))], str(path)
+
+
+def in_frame(question: str, s) -> bool:
+    """Is `question` one of the --framed-share trained in the frame facts are asked in? The same questions for
+    the same seed, whatever their order."""
+    return random.Random(f"{s.seed}/framed/{question}").random() < s.framed_share
+
+
+def frame_facts(chat: list[tuple[str, list[dict]]], version: str, s) -> list[tuple[str, list[dict]]]:
+    """The chat outputs with --framed-share of the fact questions (source qa-facts) in the frame evaluate.py and
+    the facts probe ask them in."""
+    def reframe(record: dict) -> dict:
+        question = record["messages"][0]["content"]
+        if record.get("source") != "qa-facts" or not in_frame(question, s):
+            return record
+        return {**record, "messages": [{"role": "user", "content": framed(question, version)},
+                                       *record["messages"][1:]]}
+
+    return [(path, [reframe(r) for r in records]) for path, records in chat]
 
 
 def general_answers(model, tokenizer, prompts: list[str], be: Backend) -> tuple[list[dict], dict]:
@@ -171,6 +190,7 @@ def load_training_set(s, tokenizer, release: tuple[dict, list[dict], str | None]
     root, version = Path(s.data), manifest["zig_version"]
     by_kind = {kind: ds.outputs_of_kind(root, manifest, kind) for kind in ("doc_sections", "examples", "stdlib",
                                                                            "chat")}
+    by_kind["chat"] = frame_facts(by_kind["chat"], version, s)
     examples, stats = ds.build_examples(version, by_kind, prompts, tokenizer, s.max_seq_len, s.stdlib_tokens,
                                         THINKING_OFF, general)
     if s.sources != "all":
