@@ -55,6 +55,10 @@ RUNS: dict[str, Run] = {
     # are asked framed; the general answers were all bare, the fact questions never framed)
     "framed": Run(("--framed-share", "0.5")),
     "framed-0.15.2": Run(("--framed-share", "0.5"), release="0.15.2"),
+    # a question asked from one side of a change answered with the other side's names first, as the clozes name
+    # their value first (the third sweep's one change that helped: dev 7 -> 14 of 58)
+    "change-first": Run(qa_flags=("--change-answers", "other-side-first")),
+    "framed-change-first": Run(("--framed-share", "0.5"), ("--change-answers", "other-side-first")),
     "no-general": Run(("--general-prompts", "none")),
     "general-20": Run(("--oversample", "general=0.2")),  # more of the base model's own answers, for retain
     # the control for exact packing: each bin one causal row, so a record sees the earlier ones in its bin (the

@@ -147,6 +147,9 @@ KEYWORD_FORMS = (
 )
 KINDS = ("term", "cloze", "keywords")  # the kinds of fact question (fact_questions)
 CLOZE_ANSWERS = ("value-first", "sentence")  # how a cloze is answered (fact_answer)
+# How a question asked from one side of a change ("What replaced `@setCold`?", "What did `@branchHint` replace?")
+# is answered: with the sentence, or with the names of the other side first, as a cloze names its value first.
+CHANGE_ANSWERS = ("sentence", "other-side-first")
 MAX_BLANKS = 3  # cloze targets per fact: its names first, then numbers
 MAX_BLANK_CHARS = 60  # a longer code span is a snippet, not a name to ask for
 CHANGE_ARROW = "⬇️"  # between a before and an after code block in the release notes
@@ -628,7 +631,7 @@ def facts_of(section: Section, key: str) -> list[Fact]:
             for n, (sentence, terms, direction) in enumerate(found)]
 
 
-def fact_answer(fact: Fact, version: str, level: int, asked_for: str | None = None) -> str:
+def fact_answer(fact: Fact, version: str, level: int, asked_for: tuple[str, ...] = ()) -> str:
     """The fact first (its key name within the first tokens), where it is from, then its code. A cloze's answer
     (`asked_for`: its blank) names the value asked for before the sentence: answered with the sentence alone, whose
     words the question quotes, the second sweep's adapters learned to restate the question and stop where the
@@ -636,10 +639,9 @@ def fact_answer(fact: Fact, version: str, level: int, asked_for: str | None = No
     general questions ("The capital of France is France.")."""
     where = (f"This is from the introduction of the Zig {version} release notes." if level == 1 else
              f"This is part of the Zig {version} release notes on {fact.section[-1]}.")
-    lead = ""
-    if asked_for is not None:
-        shown = f"`{asked_for}`" if f"`{asked_for}`" in fact.sentence else asked_for
-        lead = "" if fact.sentence.startswith(shown) else f"{shown}: "  # a list item starts with its name already
+    shown = ", ".join(f"`{name}`" if f"`{name}`" in fact.sentence else name for name in asked_for)
+    # a list item starts with its name already
+    lead = f"{shown}: " if shown and not fact.sentence.startswith(shown) else ""
     answer = f"{lead}{fact.sentence}\n\n{where}"
     return answer + (f"\n\n```zig\n{fact.code}\n```" if fact.code else "")
 
@@ -674,8 +676,10 @@ def rarest(words: list[str], frequency: Counter) -> list[str]:
 
 
 def fact_questions(fact: Fact, asked: list[str], version: str, phrasings: int, seed: int, frequency: Counter
-                   ) -> list[tuple[str, str | None, int, str]]:
-    """(kind, term, index, question) for one fact. Three kinds, because a user reaches a fact from either side:
+                   ) -> list[tuple[str, str | None, int, str, tuple[str, ...]]]:
+    """(kind, term, index, question, asked_for) for one fact; `asked_for`: the names the question asks for (a
+    cloze's blank; the other side of a change for a term asked in its direction's forms). Three kinds, because a
+    user reaches a fact from either side:
     - term: `phrasings` forms per distinctive term (from the name to the fact, both directions of a change);
     - cloze: per blank, half as many crops of the sentence asking for it (from the description to the name:
       "What is designed for ReleaseFast with multithreading?" is answered by `SmpAllocator`);
@@ -684,30 +688,33 @@ def fact_questions(fact: Fact, asked: list[str], version: str, phrasings: int, s
     out = []
     for term in asked:
         rng = random.Random(f"{seed}/{fact.id}/{term}")
-        out += [("term", term, i, form.format(t=term, ver=version))
-                for i, form in enumerate(fact_forms(fact.direction[term], phrasings, rng,
-                                                   RENAMED.search(fact.sentence) is not None))]
+        side = fact.direction[term]
+        other = tuple(t for t in fact.terms if fact.direction[t] == {"old": "new", "new": "old"}.get(side))
+        out += [("term", term, i, form.format(t=term, ver=version), other if form not in FACT_FORMS else ())
+                for i, form in enumerate(fact_forms(side, phrasings, rng, RENAMED.search(fact.sentence) is not None))]
     share = max(1, phrasings // 2)
     for blank in fact.blanks:
         rng = random.Random(f"{seed}/{fact.id}/cloze/{blank}")
-        out += [("cloze", blank, i, q) for i, q in enumerate(distinct(
+        out += [("cloze", blank, i, q, (blank,)) for i, q in enumerate(distinct(
             lambda blank=blank, rng=rng: cloze(fact.sentence, blank, version, rng), share))]
     words = rarest(keywords(fact.sentence), frequency)
     if len(words) >= MIN_FACT_KEYWORDS:
         rng = random.Random(f"{seed}/{fact.id}/keywords")
-        out += [("keywords", None, i, q) for i, q in enumerate(distinct(lambda: keyword_question(words, version, rng),
-                                                                         share))]
+        out += [("keywords", None, i, q, ()) for i, q in enumerate(
+            distinct(lambda: keyword_question(words, version, rng), share))]
     return out
 
 
 def build_facts(records: list[dict], version: str, phrasings: int, seed: int, kinds: tuple[str, ...] = KINDS,
-                cloze_answers: str = CLOZE_ANSWERS[0]) -> tuple[list[dict], dict]:
+                cloze_answers: str = CLOZE_ANSWERS[0], change_answers: str = CHANGE_ANSWERS[0]
+                ) -> tuple[list[dict], dict]:
     """(fact chat records, counts): per fact its term, cloze and keyword questions (fact_questions), each answered
     with the fact. A term found in the facts of more than MAX_TERM_TOPICS topics is not asked about by name: its
     questions would have as many unrelated answers. A topic is a section with its subsections ("Removal of
     @fence" and its three parts are one topic about `@fence`). A question already asked of another fact is
     left out (counted): one question, one answer. `kinds`: the kinds of question made (a control run leaves one
-    out); `cloze_answers`: "value-first" (fact_answer) or "sentence", the second sweep's answers, for a control."""
+    out); `cloze_answers`: "value-first" (fact_answer) or "sentence", the second sweep's answers, for a control;
+    `change_answers`: one of CHANGE_ANSWERS."""
     sections = [parse_section(r) for r in records]
     facts = [facts_of(s, f"{version}/{n:03d}-{s.anchor}") for n, s in enumerate(sections)]
     topics_of = defaultdict(set)
@@ -725,15 +732,16 @@ def build_facts(records: list[dict], version: str, phrasings: int, seed: int, ki
             stats["facts"] += 1
             stats["facts_with_two_terms"] += len(asked) >= 2
             stats["facts_without_terms"] += not fact.terms
-            for kind, term, i, question in fact_questions(fact, asked, version, phrasings, seed, frequency):
+            for kind, term, i, question, asked_for in fact_questions(fact, asked, version, phrasings, seed,
+                                                                     frequency):
                 if kind not in kinds:
                     continue
                 if question in seen:
                     stats["questions_asked_twice_left_out"] += 1
                     continue
                 seen.add(question)
-                value_first = kind == "cloze" and cloze_answers == "value-first"
-                answer = fact_answer(fact, version, section.level, term if value_first else None)
+                led = cloze_answers == "value-first" if kind == "cloze" else change_answers == "other-side-first"
+                answer = fact_answer(fact, version, section.level, asked_for if led else ())
                 direction = fact.direction.get(term, "about") if term else "about"
                 stats[QUESTION_COUNTS[direction] if kind == "term" else f"questions_{kind}"] += 1
                 train.append({
@@ -819,6 +827,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cloze-answers", choices=CLOZE_ANSWERS, default=CLOZE_ANSWERS[0], help=(
         "value-first: a cloze is answered with the value it asks for, then the sentence; sentence: the sentence "
         "alone, for a control run (default: value-first)"))
+    parser.add_argument("--change-answers", choices=CHANGE_ANSWERS, default=CHANGE_ANSWERS[0], help=(
+        "sentence: a question asked from one side of a change (what replaced X, what did Y replace) is answered "
+        "with the fact's sentence; other-side-first: with the names of the other side first (default: sentence)"))
     args = parser.parse_args(argv)
     out = release_dir(args.zig_version, args.out_root)
     source = out / SECTIONS_FILE
@@ -829,7 +840,7 @@ def main(argv: list[str] | None = None) -> int:
     notes_version = sections[0]["notes_version"] if sections else args.zig_version  # the notes the stage read
     train, heldout, recall, stats = build(sections, notes_version, args.heldout_share, args.seed)
     fact_train, fact_stats = build_facts(sections, notes_version, args.phrasings, args.seed, args.kinds,
-                                         args.cloze_answers)
+                                         args.cloze_answers, args.change_answers)
     write_jsonl(out / TRAIN_FILE, train + fact_train)
     write_jsonl(out / HELDOUT_FILE, heldout)
     write_jsonl(out / RECALL_FILE, recall)

@@ -253,6 +253,24 @@ def test_a_sentence_with_two_terms_is_asked_from_both_sides(fact_raw):
     assert not forms_used(old, build_qa.NEW_FORMS) and not forms_used(new, build_qa.OLD_FORMS)
 
 
+def test_change_answers_other_side_first_leads_a_directional_question_s_answer_with_the_other_side(fact_raw):
+    default = {r["id"]: r for r in fact_records(fact_raw)}
+    led = {r["id"]: r for r in fact_records(fact_raw, "--change-answers", "other-side-first")}
+    assert default.keys() == led.keys()  # the same questions
+    for term, other in (("std.TailQueue", "`std.DoublyLinkedList`"), ("std.DoublyLinkedList", "`std.TailQueue`"),
+                        ("@setCold", "`@branchHint`"), ("@branchHint", "`@setCold`")):
+        records = asked(list(led.values()), term)
+        own = build_qa.OLD_FORMS + build_qa.NEW_FORMS + build_qa.RENAMED_OLD_FORMS + build_qa.RENAMED_NEW_FORMS
+        directional = [r for r in records if forms_used([r], own)]
+        assert directional and forms_used(records, build_qa.FACT_FORMS)  # both kinds of form asked
+        for r in records:
+            answer, before = r["messages"][1]["content"], default[r["id"]]["messages"][1]["content"]
+            # "What replaced `@setCold`?" is answered "`@branchHint`: The `@setCold` builtin has been removed …";
+            # "What is `@setCold` in Zig 0.14.0?" stays the sentence
+            assert answer == (f"{other}: {before}" if r in directional else before), (r["messages"][0], answer)
+    assert all(led[i] == r for i, r in default.items() if r["kind"] != "term")  # clozes and keywords as before
+
+
 def test_the_answer_states_the_fact_first_then_where_then_new_code_only(fact_raw):
     records = fact_records(fact_raw)
     cold = asked(records, "@branchHint")[0]["messages"][1]["content"]
