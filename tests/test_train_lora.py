@@ -569,7 +569,8 @@ def test_probe_answers_a_batch_that_runs_out_of_memory_in_halves(tiny_qwen3_dir)
     assert generate(model, tokenizer, prompts, 4) == whole
     assert sum(asked) == len(prompts) and max(asked) <= 3
     model.generate = lambda **kwargs: (_ for _ in ()).throw(torch.OutOfMemoryError("CUDA out of memory (test)"))
-    with pytest.raises(torch.OutOfMemoryError):  # not even one prompt fits: the error, not an endless loop
+    # not even one prompt fits: an error naming what ran out (not --batch-size), not an endless loop
+    with pytest.raises(backend.TrainingError, match="out of memory generating one answer of 4 new tokens"):
         generate(model, tokenizer, prompts, 4)
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from transformers import TrainerCallback
 
+from ziglora.backend import TrainingError
 from ziglora.facts import FactTask, fact_passes, fact_prompt
 from ziglora.serving import THINKING_OFF
 
@@ -50,8 +51,11 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
             except torch.OutOfMemoryError:
                 # the batch's KV cache did not fit beside training (202 prompts at the Qwen3-8B shape under a
                 # 24 GiB cap, 2026-12-01): the same prompts in halves, greedy answers are the same
-                if batch_size == 1:
-                    raise
+                if batch_size == 1:  # train_lora.py would blame --batch-size, which is not what ran out
+                    raise TrainingError(
+                        f"CUDA out of memory generating one answer of {max_new_tokens} new tokens (the facts probe "
+                        "or the general answers): lower --facts-eval-tokens, or train without them "
+                        "(--facts-eval none, --general-prompts none)") from None
                 del enc
                 torch.cuda.empty_cache()
                 batch_size //= 2
