@@ -574,10 +574,11 @@ def test_probe_answers_a_batch_that_runs_out_of_memory_in_halves(tiny_qwen3_dir)
         generate(model, tokenizer, prompts, 4)
 
 
-def test_framed_share_asks_that_share_of_fact_questions_and_general_prompts_in_the_probe_s_frame(tiny_qwen3_dir,
-                                                                                                 release, tmp_path):
-    """Only fact questions (qa-facts) and general prompts are framed, each in the frame the probe and
-    evaluate.py ask in (ziglora/facts.py), the same ones for the same seed; 0 leaves every question as written."""
+def test_framed_asks_that_share_of_fact_questions_and_general_prompts_in_the_probe_s_frame(tiny_qwen3_dir, release,
+                                                                                           tmp_path):
+    """Only fact questions (qa-facts) and general prompts are framed, each source to its own share, in the frame the
+    probe and evaluate.py ask in (ziglora/facts.py), the same ones for the same seed; none leaves every question as
+    written, and a source without a frame or a share outside (0, 1] is refused before anything loads."""
     from transformers import AutoTokenizer
 
     from ziglora.facts import framed
@@ -595,23 +596,32 @@ def test_framed_share_asks_that_share_of_fact_questions_and_general_prompts_in_t
     write_jsonl(general, [{"prompt": f"Name colour {i}."} for i in range(40)])
     tok = AutoTokenizer.from_pretrained(tiny_qwen3_dir)
 
-    def user_turns(share: str) -> tuple[list[str], list[str]]:
+    def user_turns(framing: str) -> tuple[list[str], list[str]]:
         s = settings(["--data", str(rel), "--prompts", str(prompts), "--max-seq-len", "256", "--eval-share", "0",
-                      "--oversample", "none", "--sources", "qa,qa-facts,general", "--framed-share", share,
+                      "--oversample", "none", "--sources", "qa,qa-facts,general", "--framed", framing,
                       "--general-prompts", str(general)])
         s.resolve(params=1e6, cuda=False)
         train_ds, _, _ = training.load_training_set(s, tok, training.read_release(s))
         text = "".join(tok.decode(ids) for ids in train_ds["input_ids"])
         return text, training.general_prompts(s)[0]
 
-    text, asked = user_turns("0.5")
     fact_frame = framed("Which builtin", "0.14.0")[:-len("Which builtin")]
-    framed_facts = text.count(fact_frame + "Which builtin does fact")
-    assert 10 <= framed_facts <= 30 and text.count("Which builtin does fact") == 40
-    assert text.count("What is topic") == 6 and fact_frame + "What is topic" not in text  # section Q&A as written
-    in_frame = [p for p in asked if p.startswith(framed("", None))]
-    assert 10 <= len(in_frame) <= 30 and len(asked) == 40
-    assert in_frame[0] == framed(in_frame[0][len(framed("", None)):], None)  # the frame without the release
-    assert user_turns("0.5") == (text, asked)  # the same questions for the same seed
-    text, asked = user_turns("0")
-    assert fact_frame not in text and asked == [f"Name colour {i}." for i in range(40)]
+    general_frame = framed("", None)
+
+    def framed_counts(framing: str) -> tuple[int, int]:
+        text, asked = user_turns(framing)
+        assert text.count("Which builtin does fact") == 40 and len(asked) == 40  # reworded, never left out
+        assert text.count("What is topic") == 6 and fact_frame + "What is topic" not in text  # section Q&A as written
+        in_frame = [p for p in asked if p.startswith(general_frame)]
+        assert all(p == framed(p[len(general_frame):], None) for p in in_frame)  # the frame without the release
+        return text.count(fact_frame + "Which builtin does fact"), len(in_frame)
+
+    facts_framed, general_framed = framed_counts("qa-facts=0.5,general=0.5")
+    assert 10 <= facts_framed <= 30 and 10 <= general_framed <= 30
+    assert user_turns("qa-facts=0.5,general=0.5") == user_turns("general=0.5,qa-facts=0.5")  # same seed, same ones
+    assert framed_counts("general=1") == (0, 40)
+    assert framed_counts("qa-facts=1") == (40, 0)
+    assert framed_counts("none") == (0, 0)
+    for bad in ("qa=0.5", "general=0", "general", "general=1.5"):
+        with pytest.raises(SystemExit, match="--framed"):
+            settings(["--framed", bad])
