@@ -52,8 +52,9 @@ RUNS: dict[str, Run] = {
     # epochs it needs; the third sweep chose 5e-4 when a shared deadline ended every run after 3-7 epochs
     "lr2e-4": Run(("--learning-rate", "2e-4")),
     # questions in the frame the probe and evaluate.py ask in (the retain questions are asked framed; the general
-    # answers were all bare, the fact questions never framed). A CPU proxy (80 steps of 2048 tokens, 0.15 epoch;
-    # docs/RESULTS.md) kept less retain with half of both framed than with none: 36 against 41 of 52 at step 40
+    # answers were all bare, the fact questions never framed). A CPU proxy (80 steps of 2048 tokens, 0.15 epoch,
+    # docs/RESULTS.md) told nothing apart: half of both framed kept 36 and 40 of 52 retain at steps 40 and 80, none
+    # framed 41 and 37
     "framed": Run(("--framed", "qa-facts=0.5,general=0.5")),
     "framed-general": Run(("--framed", "general=0.5")),  # the base model's answers framed, the facts not
     # a question asked from one side of a change answered with the other side's names first, as the clozes name
