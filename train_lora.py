@@ -195,31 +195,17 @@ class Settings:
         return self.sources == "all" or source in self.sources.split(",")
 
     def oversample_shares(self) -> dict[str, float]:
-        if self.oversample == "none":
-            return {}
-        shares = {}
-        for item in self.oversample.split(","):
-            source, _, share = item.partition("=")
-            try:
-                shares[source.strip()] = float(share)
-            except ValueError:
-                raise ValueError(f"--oversample {self.oversample}: {item!r} is not SOURCE=SHARE") from None
+        shares = source_shares("--oversample", self.oversample)
         if any(not 0 < v < 1 for v in shares.values()) or sum(shares.values()) >= 1:
             raise ValueError(f"--oversample {self.oversample}: each share must be in (0, 1) and all below 1 together")
         return shares
 
     def framed_shares(self) -> dict[str, float]:
         """--framed as {source: share}: only the sources whose questions the frame is for."""
-        shares = {}
-        for item in ([] if self.framed == "none" else self.framed.split(",")):
-            source, _, share = (part.strip() for part in item.partition("="))
-            try:
-                shares[source] = float(share)
-            except ValueError:
-                raise ValueError(f"--framed {self.framed}: {item!r} is not SOURCE=SHARE") from None
-            if source not in FRAMED_SOURCES or not 0 < shares[source] <= 1:
-                raise ValueError(f"--framed {self.framed}: each source one of {', '.join(FRAMED_SOURCES)}, each "
-                                 "share in (0, 1]")
+        shares = source_shares("--framed", self.framed)
+        if any(source not in FRAMED_SOURCES or not 0 < v <= 1 for source, v in shares.items()):
+            raise ValueError(f"--framed {self.framed}: each source one of {', '.join(FRAMED_SOURCES)}, each share "
+                             "in (0, 1]")
         return shares
 
     def resolve(self, params: float, cuda: bool) -> None:
@@ -242,6 +228,18 @@ class Settings:
         if self.packing == "auto":
             unverified = cuda and self.quantize == "4bit" and not importlib.util.find_spec("flash_attn")
             self.packing = "rows" if unverified else "padding_free"
+
+
+def source_shares(flag: str, text: str) -> dict[str, float]:
+    """A SOURCE=SHARE,... flag's value as {source: share} (`none`: {}); each flag checks its own bounds."""
+    shares = {}
+    for item in ([] if text == "none" else text.split(",")):
+        source, _, share = item.partition("=")
+        try:
+            shares[source.strip()] = float(share)
+        except ValueError:
+            raise ValueError(f"{flag} {text}: {item!r} is not SOURCE=SHARE") from None
+    return shares
 
 
 def parse(argv: list[str] | None = None) -> tuple[Settings, Path | None]:

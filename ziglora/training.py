@@ -137,22 +137,25 @@ def general_prompts(s) -> tuple[list[str], str | None]:
     path = REPO / "prompts" / "general.jsonl" if s.general_prompts == "auto" else Path(s.general_prompts)
     if not path.is_file():
         raise TrainingError(f"--general-prompts {path}: no such file (`none` trains without general answers)")
-    return [framed(p, None) if in_frame(p, "general", s) else p for p in (r["prompt"] for r in read_jsonl(path))
+    share = s.framed_shares().get("general", 0.0)
+    return [framed(p, None) if in_frame(p, share, s.seed) else p for p in (r["prompt"] for r in read_jsonl(path))
             ], str(path)
 
 
-def in_frame(question: str, source: str, s) -> bool:
-    """Is `question` (of `source`) one of the --framed share trained in the frame facts are asked in? The same
+def in_frame(question: str, share: float, seed: int) -> bool:
+    """Is `question` one of the `share` (of its source, --framed) trained in the frame facts are asked in? The same
     questions for the same seed, whatever their order."""
-    return random.Random(f"{s.seed}/framed/{question}").random() < s.framed_shares().get(source, 0.0)
+    return share > 0 and random.Random(f"{seed}/framed/{question}").random() < share
 
 
 def frame_facts(chat: list[tuple[str, list[dict]]], version: str, s) -> list[tuple[str, list[dict]]]:
     """The chat outputs with the --framed share of the fact questions (source qa-facts) in the frame evaluate.py
     and the facts probe ask them in."""
+    share = s.framed_shares().get("qa-facts", 0.0)
+
     def reframe(record: dict) -> dict:
         question = record["messages"][0]["content"]
-        if record.get("source") != "qa-facts" or not in_frame(question, "qa-facts", s):
+        if record.get("source") != "qa-facts" or not in_frame(question, share, s.seed):
             return record
         return {**record, "messages": [{"role": "user", "content": framed(question, version)},
                                        *record["messages"][1:]]}
