@@ -368,6 +368,36 @@ def test_the_probe_asks_trained_clozes_back_to_tell_memorized_from_carried_over(
     assert "not yet memorized" not in facts["verdict"]
 
 
+def test_after_the_first_evaluation_only_the_retain_questions_known_then_are_asked(tiny_qwen3_dir, tmp_path,
+                                                                                    monkeypatch):
+    """Answers scripted: before training the model knows two of three retain questions; the later evaluations ask
+    only those two (one it never knew cannot be kept), and count one of them kept."""
+    from ziglora import probe
+
+    asked: list[list[str]] = []
+
+    def answers(model, tok, prompts, *a, **k):
+        asked.append([p.rsplit("\n\n", 1)[-1] for p in prompts])
+        first = len(asked) == 1
+        return ["Paris" if "France" in p or (first and "Japan" in p) else "no idea" for p in prompts]
+
+    monkeypatch.setattr(probe, "greedy_answers", answers)
+    retain = tmp_path / "retain.jsonl"
+    write_jsonl(retain, [{"id": f"r{i}", "q": f"What is the capital of {c}?", "accept": "Paris"}
+                         for i, c in enumerate(("France", "Japan", "Peru"))])
+    dev = tmp_path / "dev.jsonl"
+    write_jsonl(dev, [{"q": "Dev question?", "accept": "yes", "split": "dev"}])
+    out = tmp_path / "adapter"
+    assert train_lora.main(probe_args(tiny_qwen3_dir, one_sequence_release(tmp_path), out, dev, "--max-epochs", "2",
+                                      "--until-facts", "0", "--retain-eval", str(retain))) == 0
+    facts = json.loads((out / "train_report.json").read_text())["facts"]
+    questions = [[q for q in batch if q.startswith("What is the capital")] for batch in asked]
+    assert questions[0] == [f"What is the capital of {c}?" for c in ("France", "Japan", "Peru")]
+    assert questions[1:] == [[f"What is the capital of {c}?" for c in ("France", "Japan")]] * 2
+    assert facts["retain_known_before"] == 2 and facts["retain_questions"] == 3
+    assert facts["before"]["retain_kept"] == 2 and [h["retain_kept"] for h in facts["history"]] == [1, 1]
+
+
 def test_the_verdict_says_when_under_half_of_the_trained_facts_are_recalled():
     from ziglora.probe import Evaluation, verdict
 
