@@ -100,11 +100,13 @@ class Settings:
     max_steps: int = field(default=-1, metadata={"help": (
         "Optimizer steps; -1 trains until the facts are learned, at most --max-epochs.")})
     max_epochs: float | None = field(default=None, metadata={"help": (
-        "Upper bound on passes over the training set (the facts probe usually stops earlier). Default: 20 for "
-        "models under 1B parameters, 4 above.")})
+        "Upper bound on passes over the training set (the facts probe usually stops earlier). Default: "
+        f"{SIZE_DEFAULTS['small'].max_epochs:g} for models under 1B parameters, {SIZE_DEFAULTS['large'].max_epochs:g} "
+        "above.")})
     learning_rate: float | None = field(default=None, metadata={"help": (
-        "Peak LR (cosine decay over --max-epochs after 3%% warm-up). Default: 1e-3 under 1B parameters (measured "
-        "on SmolLM2: 2e-4 learned nothing), 2e-4 above.")})
+        "Peak LR (cosine decay over --max-epochs after 3%% warm-up). Default: "
+        f"{SIZE_DEFAULTS['small'].learning_rate:g} under 1B parameters (SmolLM2: 2e-4 learned 1 of 82 template facts "
+        f"in 2 epochs, 1e-3 lost half of retain in the first), {SIZE_DEFAULTS['large'].learning_rate:g} above.")})
     lora_rank: int = field(default=16, metadata={"help": f"LoRA rank; one of vLLM's {VLLM_LORA_RANKS}."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (scale = alpha / rank)."})
     lora_targets: str = field(default=",".join(LORA_PROJECTIONS), metadata={"help": (
@@ -130,7 +132,9 @@ class Settings:
         "SOURCE=SHARE,...: that share of the questions of qa-facts (the fact Q&A) and of general (the general "
         "prompts) trained in the frame evaluate.py and the facts probe ask in (ziglora/facts.py: 'Answer this "
         "question about Zig <release> briefly and precisely.', without the release for a general prompt, which "
-        "the base model then answers so framed); the others as written. none: every question as written.")})
+        "the base model then answers so framed); the others as written. none: every question as written (on "
+        "SmolLM2, general=0.5 kept 3-9 more of 53 retain questions at epochs 1-4 and no more dev facts: "
+        "docs/RESULTS.md).")})
     facts_eval: str = field(default="auto", metadata={"help": (
         "Questions answered during training: a facts JSONL (evals/, docs/DATA.md) of which the `dev` split is "
         "asked; auto: evals/zig-<release>/natural.jsonl when it exists; none: no facts probe.")})

@@ -56,9 +56,12 @@ RUNS: dict[str, Run] = {
     # docs/RESULTS.md) told nothing apart: half of both framed kept 36 and 40 of 52 retain at steps 40 and 80, none
     # framed 41 and 37
     "framed": Run(("--framed", "qa-facts=0.5,general=0.5")),
-    "framed-general": Run(("--framed", "general=0.5")),  # the base model's answers framed, the facts not
+    # the base model's answers framed, the facts not; the sixth measurement, to epoch 4 beside change-first:
+    # retain kept 39/38/38/34 of 53 by epoch against the default's 30/35/31/31, dev the default's (12 of 58)
+    "framed-general": Run(("--framed", "general=0.5")),
     # a question asked from one side of a change answered with the other side's names first, as the clozes name
-    # their value first (the third sweep's one change that helped: dev 7 -> 14 of 58)
+    # their value first (the third sweep's one change that helped: dev 7 -> 14 of 58); sixth measurement: dev the
+    # default's at every epoch, template held-out 6 of 82 at epoch 3
     "change-first": Run(qa_flags=("--change-answers", "other-side-first")),
     "framed-general-change-first": Run(("--framed", "general=0.5"), ("--change-answers", "other-side-first")),
     "no-general": Run(("--general-prompts", "none")),

@@ -829,7 +829,8 @@ def main(argv: list[str] | None = None) -> int:
         "alone, for a control run (default: value-first)"))
     parser.add_argument("--change-answers", choices=CHANGE_ANSWERS, default=CHANGE_ANSWERS[0], help=(
         "sentence: a question asked from one side of a change (what replaced X, what did Y replace) is answered "
-        "with the fact's sentence; other-side-first: with the names of the other side first (default: sentence)"))
+        "with the fact's sentence; other-side-first: with the names of the other side first (default: sentence; "
+        "other-side-first taught no more dev facts by epoch 4 on SmolLM2, docs/RESULTS.md)"))
     args = parser.parse_args(argv)
     out = release_dir(args.zig_version, args.out_root)
     source = out / SECTIONS_FILE
