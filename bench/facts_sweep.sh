@@ -7,10 +7,13 @@
 #   bash bench/facts_sweep.sh start         install, then detached: the SmolLM2 sweep (bench/facts_sweep.py, RUNS;
 #                                           none: no sweep, and SmolLM2's wheel is not needed) on SWEEP_GPU and,
 #                                           when Q8_GPU is set, the Qwen3-8B-shape default run with the facts probe
-#                                           (to its own stop, or --max-epochs Q8_EPOCHS), then with Q8_BENCH=1 the
+#                                           (to its own stop, or --max-epochs Q8_EPOCHS, or --max-steps Q8_STEPS:
+#                                           3 steps give two probes in ~4 minutes), then with Q8_BENCH=1 the
 #                                           raw-loop benchmark
 #   The Qwen3-8B-shape run alone is one call: carry [".dev/base"],
 #     bash bench/facts_sweep.sh stash && RUNS=none Q8_GPU=0 bash bench/facts_sweep.sh start
+#   (the probe's cost alone, in the same call: Q8_STEPS=3 ... start && WAIT_S=300 bash bench/facts_sweep.sh wait;
+#   wait brings the whole log back: a filter such as `tr` in a pipe holds its output until it ends)
 #   and it can run beside a sweep started two calls later (a start leaves the job it does not name running):
 #     carry [".dev/base",".dev/smol3"] that same command; carry [".dev/smol1"] stash;
 #     carry [".dev/smol2"] bash bench/facts_sweep.sh stash && RUNS=... bash bench/facts_sweep.sh start
@@ -26,7 +29,7 @@ q8_runs() {  # Qwen3-8B shape, random weights: train_lora.py's defaults under a 
   model=/tmp/qwen3-8b-random
   [ -f "$model/config.json" ] || TOKENIZER_DIR=$DEV/tok python3 $DEV/raw_qlora_loop.py make "$model"
   python3 train_lora.py --model "$model" --data "$Q8_DATA" ${Q8_EPOCHS:+--max-epochs "$Q8_EPOCHS"} \
-    --gpu-memory-cap-gib 24 --output "$Q8/defaults" > "$Q8/defaults.log" 2>&1
+    ${Q8_STEPS:+--max-steps "$Q8_STEPS"} --gpu-memory-cap-gib 24 --output "$Q8/defaults" > "$Q8/defaults.log" 2>&1
   cp "$Q8/defaults/train_report.json" "$Q8/defaults.json" 2>/dev/null
   [ "${Q8_BENCH:-0}" = 1 ] || return 0
   OUT=$Q8 SEQ=4096 BATCH=2 STEPS=20 CAP_GIB=24 python3 $DEV/raw_qlora_loop.py bench "$model" unsloth \
