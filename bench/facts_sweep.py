@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ziglora.facts import FactTask, fact_passes, fact_prompt, load_facts
+from ziglora.facts import FactTask, fact_passes, fact_prompt, load_facts, provenance
 from ziglora.io import read_jsonl, write_json
 from ziglora.models import SMOLLM2
 from ziglora.stage import output_entry
@@ -133,7 +133,12 @@ def score(adapter: Path | None, sets: dict[str, list[FactTask]], version: str, m
         prompts = [fact_prompt(t, version, (context or {}).get(t.id)) for t in tasks]
         said = greedy_answers(model, tok, prompts, max_new_tokens)
         passed = [fact_passes(t, a) for t, a in zip(tasks, said, strict=True)]
-        result[name] = {"passed": sum(passed), "total": len(tasks),
+        # where an answer went wrong: the committed 0.14.0 adapter's answers named the dev question's own section
+        # in 21 of 58 (10 of them passed, 14 passed in all; docs/RESULTS.md): finding the fact, not stating it
+        # once found, was the larger loss
+        found = [bool(t.section) and provenance(version, t.section[-1]) in a for t, a in zip(tasks, said, strict=True)]
+        result[name] = {"passed": sum(passed), "total": len(tasks), "section_named": sum(found),
+                        "section_named_passed": sum(f and ok for f, ok in zip(found, passed, strict=True)),
                         "by_id": {t.id: ok for t, ok in zip(tasks, passed, strict=True)},
                         "samples": [{"q": t.q, "passed": ok, "answer": a[:300]}
                                     for t, a, ok in list(zip(tasks, said, passed, strict=True))[:8]]}

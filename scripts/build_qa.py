@@ -42,6 +42,7 @@ from collections import Counter, defaultdict
 from typing import NamedTuple
 
 from ziglora import cli
+from ziglora.facts import provenance
 from ziglora.io import read_jsonl, write_jsonl
 from ziglora.stage import output_entry, record_stage, release_dir
 
@@ -638,7 +639,7 @@ def fact_answer(fact: Fact, version: str, level: int, asked_for: tuple[str, ...]
     value was due ("Zig 0.14.0 uses thumb-windows-gnu for Windows on 32-bit ARM. This is part of …"), even on
     general questions ("The capital of France is France.")."""
     where = (f"This is from the introduction of the Zig {version} release notes." if level == 1 else
-             f"This is part of the Zig {version} release notes on {fact.section[-1]}.")
+             provenance(version, fact.section[-1]))
     shown = ", ".join(f"`{name}`" if f"`{name}`" in fact.sentence else name for name in asked_for)
     # a list item starts with its name already
     lead = f"{shown}: " if shown and not fact.sentence.startswith(shown) else ""

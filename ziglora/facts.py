@@ -48,6 +48,13 @@ def framed(question: str, zig_version: str | None) -> str:
     return f"Answer this question{about} briefly and precisely.\n\n{question}"
 
 
+def provenance(zig_version: str, section_title: str) -> str:
+    """The line a trained fact answer ends with (scripts/build_qa.py), naming the section the fact is from. A
+    trained model's answer that names the question's own section found the right part of the notes, whether or
+    not it then got the detail right (bench/facts_sweep.py counts both)."""
+    return f"This is part of the Zig {zig_version} release notes on {section_title}."
+
+
 def fact_prompt(task: FactTask, zig_version: str, context: str | None = None) -> str:
     """The user turn for one question. `context` (open book): the docs text pasted before the question."""
     ask = framed(task.q, zig_version if task.about_release else None)
