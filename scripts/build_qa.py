@@ -638,8 +638,7 @@ def fact_answer(fact: Fact, version: str, level: int, asked_for: tuple[str, ...]
     words the question quotes, the second sweep's adapters learned to restate the question and stop where the
     value was due ("Zig 0.14.0 uses thumb-windows-gnu for Windows on 32-bit ARM. This is part of …"), even on
     general questions ("The capital of France is France.")."""
-    where = (f"This is from the introduction of the Zig {version} release notes." if level == 1 else
-             provenance(version, fact.section[-1]))
+    where = provenance(version, fact.section[-1], level)
     shown = ", ".join(f"`{name}`" if f"`{name}`" in fact.sentence else name for name in asked_for)
     # a list item starts with its name already
     lead = f"{shown}: " if shown and not fact.sentence.startswith(shown) else ""

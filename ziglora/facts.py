@@ -48,10 +48,12 @@ def framed(question: str, zig_version: str | None) -> str:
     return f"Answer this question{about} briefly and precisely.\n\n{question}"
 
 
-def provenance(zig_version: str, section_title: str) -> str:
-    """The line a trained fact answer ends with (scripts/build_qa.py), naming the section the fact is from. A
-    trained model's answer that names the question's own section found the right part of the notes, whether or
-    not it then got the detail right (bench/facts_sweep.py counts both)."""
+def provenance(zig_version: str, section_title: str, level: int) -> str:
+    """The line a trained fact answer ends with (scripts/build_qa.py), naming the section the fact is from (level
+    1: the notes' introduction). A trained model's answer that names the question's own section found the right
+    part of the notes, whether or not it then got the detail right (bench/facts_sweep.py counts both)."""
+    if level == 1:
+        return f"This is from the introduction of the Zig {zig_version} release notes."
     return f"This is part of the Zig {zig_version} release notes on {section_title}."
 
 
