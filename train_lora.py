@@ -133,8 +133,8 @@ class Settings:
         "prompts) trained in the frame evaluate.py and the facts probe ask in (ziglora/facts.py: 'Answer this "
         "question about Zig <release> briefly and precisely.', without the release for a general prompt, which "
         "the base model then answers so framed); the others as written. none: every question as written (on "
-        "SmolLM2, general=0.5 kept 3-9 more of 53 retain questions at epochs 1-4 and no more dev facts: "
-        "docs/RESULTS.md).")})
+        "SmolLM2, general=0.5 kept 3-9 more of 53 retain questions at epochs 1-4 and no more dev facts in one run, "
+        "fewer than the default from epoch 3 on in a second: docs/RESULTS.md).")})
     facts_eval: str = field(default="auto", metadata={"help": (
         "Questions answered during training: a facts JSONL (evals/, docs/DATA.md) of which the `dev` split is "
         "asked; auto: evals/zig-<release>/natural.jsonl when it exists; none: no facts probe.")})
@@ -147,7 +147,8 @@ class Settings:
         "Stop when dev accuracy reaches this share (0: never stop early; train --max-epochs). The adapter of the "
         "best evaluation is saved either way.")})
     facts_patience: int = field(default=3, metadata={"help": (
-        "Stop after this many probe evaluations without a better dev accuracy.")})
+        "Stop after this many probe evaluations without a better dev accuracy, counting only those at which at "
+        "least half the trained facts asked back are recalled (before that a better dev score can still come).")})
     facts_eval_tokens: int = field(default=128, metadata={"help": (
         "New tokens per probe answer: the trained answers state the fact first, so its name comes early.")})
     eval_share: float = field(default=0.02, metadata={"help": "Share of sequences held out for eval loss."})

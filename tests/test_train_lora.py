@@ -368,6 +368,42 @@ def test_the_probe_asks_trained_clozes_back_to_tell_memorized_from_carried_over(
     assert "not yet memorized" not in facts["verdict"]
 
 
+def test_patience_waits_until_the_trained_facts_are_memorized(tiny_qwen3_dir, tmp_path, monkeypatch):
+    """Answers scripted per evaluation: the dev question is right only after epoch 1, the trained clozes only from
+    epoch 3 on. With patience 2, epochs 2 and 3 would have stopped the run with nothing memorized; only epochs 3
+    and 4, memorized and no better, count, so training stops after epoch 4 and keeps epoch 1's adapter."""
+    from ziglora import probe
+
+    evaluations: list[int] = []
+
+    def answers(model, tok, prompts, *a, **k):
+        evaluations.append(len(evaluations))
+        n = evaluations[-1]  # 0: before training, then after epoch n
+        return [("yes" if n == 1 else "no") if "Dev question" in p else
+                ("`alpha_value`" if n >= 3 else "no") for p in prompts]
+
+    monkeypatch.setattr(probe, "greedy_answers", answers)
+    rel = one_sequence_release(tmp_path)
+    records = [{"id": f"qa-facts/0.14.0/x/{i}/cloze/alpha_value/0", "source": "qa-facts", "kind": "cloze",
+                "term": "alpha_value", "messages": [{"role": "user", "content": f"Which thing {i}?"},
+                                                    {"role": "assistant", "content": f"`alpha_value`: sentence {i}."}]}
+               for i in range(2)]
+    write_jsonl(rel / "qa_train.jsonl", records)
+    manifest = json.loads((rel / "manifest.json").read_text())
+    manifest["outputs"].append(output_entry(rel, rel / "qa_train.jsonl", "chat", len(records)))
+    write_json(rel / "manifest.json", manifest)
+    dev = tmp_path / "dev.jsonl"
+    write_jsonl(dev, [{"q": "Dev question?", "accept": "yes", "split": "dev"},
+                      {"q": "Dev question two?", "accept": "never", "split": "dev"}])
+    out = tmp_path / "adapter"
+    assert train_lora.main(probe_args(tiny_qwen3_dir, rel, out, dev, "--max-epochs", "8",
+                                      "--facts-patience", "2")) == 0
+    facts = json.loads((out / "train_report.json").read_text())["facts"]
+    assert [(h["dev_passed"], h["trained_passed"]) for h in facts["history"]] == [(1, 0), (0, 0), (0, 2), (0, 2)]
+    assert facts["best"]["epoch"] == 1
+    assert facts["stop_reason"] == "dev accuracy did not improve for 2 evaluations with the trained facts memorized"
+
+
 def test_after_the_first_evaluation_only_the_retain_questions_known_then_are_asked(tiny_qwen3_dir, tmp_path,
                                                                                     monkeypatch):
     """Answers scripted: before training the model knows two of three retain questions; the later evaluations ask
