@@ -57,8 +57,13 @@ RUNS: dict[str, Run] = {
     # framed 41 and 37
     "framed": Run(("--framed", "qa-facts=0.5,general=0.5")),
     # the base model's answers framed, the facts not; the sixth measurement, to epoch 4 beside change-first:
-    # retain kept 39/38/38/34 of 53 by epoch against the default's 30/35/31/31, dev the default's (12 of 58)
+    # retain kept 39/38/38/34 of 53 by epoch against the default's 30/35/31/31, dev the default's (12 of 58); run
+    # again in the seventh (to epoch 9.8): 40/35/32/30, then 20-31, below the default's from epoch 3 on
     "framed-general": Run(("--framed", "general=0.5")),
+    # the seventh measurement: framed-general on 0.15.2 (test 18/100 against the default's 24, kept 37 against 38
+    # of 52) and at a lower rate (stopped by the old patience rule at epoch 4, trained facts 31/64 and rising)
+    "framed-general-0.15.2": Run(("--framed", "general=0.5"), release="0.15.2"),
+    "framed-general-lr3e-4": Run(("--framed", "general=0.5", "--learning-rate", "3e-4")),
     # a question asked from one side of a change answered with the other side's names first, as the clozes name
     # their value first (the third sweep's one change that helped: dev 7 -> 14 of 58); sixth measurement: dev the
     # default's at every epoch, template held-out 6 of 82 at epoch 3
