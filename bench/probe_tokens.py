@@ -15,12 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-from peft import PeftModel
-from transformers import AutoModelForCausalLM, AutoTokenizer
-
 from ziglora.facts import fact_passes, fact_prompt, load_facts
-from ziglora.models import smollm2_dir
+from ziglora.models import answering_model
 from ziglora.probe import generate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,18 +29,12 @@ def main() -> int:
     p.add_argument("--caps", default="32,48,64,96,128", help="new-token caps to judge at; the largest is generated")
     args = p.parse_args()
     caps = sorted(int(c) for c in args.caps.split(","))
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    base = smollm2_dir()
-    tok = AutoTokenizer.from_pretrained(base)
     natural = REPO / "evals" / f"zig-{args.zig_version}" / "natural.jsonl"
     sets = {"dev": load_facts(natural, "dev"), "test": load_facts(natural, "test"),
             "retain": load_facts(REPO / "evals" / "retain.jsonl")}
     report: dict = {"adapter": str(args.adapter), "caps": caps}
-    for model_name in ("base", "adapter"):
-        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).to(device)
-        if model_name == "adapter":
-            model = PeftModel.from_pretrained(model, args.adapter)
-        model.eval()
+    for model_name, adapter in (("base", None), ("adapter", args.adapter)):
+        model, tok = answering_model(adapter)
         for set_name, tasks in sets.items():
             if model_name == "base" and set_name != "retain":
                 continue  # the base model knows no facts of the release: only what it knew is worth cutting

