@@ -2,13 +2,13 @@
 # Stages read and write files only (see README.md); each target is one stage.
 SHELL := /bin/bash
 # A release the site's download/index.json lists, or `latest` (the newest there). Without it: DEFAULT_VERSION in
-# ziglora/versions.py, the one place the default is set.
+# ziglora/release/versions.py, the one place the default is set.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-ZIG_VERSION ?= $(shell sed -n 's/^DEFAULT_VERSION = "\(.*\)"/\1/p' ziglora/versions.py)
+ZIG_VERSION ?= $(shell sed -n 's/^DEFAULT_VERSION = "\(.*\)"/\1/p' ziglora/release/versions.py)
 # The release's folder; `latest` is asked of the site only where a target needs the folder (train, facts-proof).
 OUT_ROOT ?= raw_data
-DATA = $(OUT_ROOT)/zig-$(if $(filter latest,$(ZIG_VERSION)),$(shell $(PY) -m ziglora.site latest),$(ZIG_VERSION))
+DATA = $(OUT_ROOT)/zig-$(if $(filter latest,$(ZIG_VERSION)),$(shell $(PY) -m ziglora.release.site latest),$(ZIG_VERSION))
 # The GPU extras (Unsloth, bitsandbytes) only where a CUDA GPU answers.
 REQUIREMENTS := $(shell nvidia-smi -L >/dev/null 2>&1 && echo requirements-cuda.txt || echo requirements.txt)
 # Training: Qwen3-8B on a CUDA GPU; without one, SmolLM2-135M for a short run that proves the pipeline.
@@ -56,7 +56,7 @@ SERVE_DEPS := $(if $(HAVE_GPU),,$(VLLM_VENV)/.stamp)
 serve: setup $(SERVE_DEPS)
 	$(PY) scripts/serve.py $(ADAPTER)
 
-# The sandbox for model-written programs (ziglora/sandbox.py) needs bubblewrap, a Debian package. Without it
+# The sandbox for model-written programs (ziglora/evaluate/sandbox.py) needs bubblewrap, a Debian package. Without it
 # evaluate.py still runs them, under resource limits only, and its report says so.
 sandbox:
 	command -v bwrap >/dev/null || { apt-get update -q && apt-get install -y -q bubblewrap; }
@@ -99,7 +99,7 @@ SKIP ?=
 REFRESH ?=
 DOWNLOAD_STAGES := build_langref build_release_notes build_cookbook
 data: setup
-	set -e; version=$$($(PY) -m ziglora.site $(ZIG_VERSION)); \
+	set -e; version=$$($(PY) -m ziglora.release.site $(ZIG_VERSION)); \
 	for stage in $(filter-out $(SKIP),$(DATA_STAGES)); do \
 	  if [ $$stage = write_manifest ]; then version=$(ZIG_VERSION); fi; \
 	  case " $(if $(REFRESH),$(DOWNLOAD_STAGES)) " in *" $$stage "*) refresh=--refresh;; *) refresh=;; esac; \

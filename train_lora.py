@@ -10,7 +10,7 @@ natural.jsonl, split dev: facts asked in a user's own words, never trained on) a
 (evals/retain.jsonl: what the base model knew before); training stops when dev accuracy reaches --until-facts
 or stops improving, and the adapter of the best evaluation is the one saved. The report says what it learned.
 
-Steps (ziglora/training.py): settings -> model -> data -> train (+ facts probe) -> save + report.
+Steps (ziglora/train/recipe.py): settings -> model -> data -> train (+ facts probe) -> save + report.
 Output (--output): adapter_config.json, adapter_model.safetensors, tokenizer files, train_report.json (token
 table, losses, dev/retain curve, stop reason, tokens/s, memory, settings), loss_curve.png, serve_command.txt.
 """
@@ -21,9 +21,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ziglora.config import ConfigError, parse_settings
-from ziglora.serving import LORA_PROJECTIONS, VLLM_LORA_RANKS
-from ziglora.versions import DEFAULT_VERSION
+from ziglora.common.flags import ConfigError, parse_settings
+from ziglora.release.versions import DEFAULT_VERSION
+from ziglora.serve.contract import LORA_PROJECTIONS, VLLM_LORA_RANKS
 
 # Below this many parameters a model trains on a bf16 base with its own defaults (SIZE_DEFAULTS).
 SMALL_MODEL_PARAMS = 1e9
@@ -130,7 +130,7 @@ class Settings:
         "tokens; more std lib would drown the docs.")})
     framed: str = field(default="none", metadata={"help": (
         "SOURCE=SHARE,...: that share of the questions of qa-facts (the fact Q&A) and of general (the general "
-        "prompts) trained in the frame evaluate.py and the facts probe ask in (ziglora/facts.py: 'Answer this "
+        "prompts) trained in the frame evaluate.py and the facts probe ask in (evaluate/questions.py: 'Answer this "
         "question about Zig <release> briefly and precisely.', without the release for a general prompt, which "
         "the base model then answers so framed); the others as written. none: every question as written (on "
         "SmolLM2, general=0.5 kept 3-9 more of 53 retain questions at epochs 1-4 and no more dev facts in one run, "
@@ -259,11 +259,11 @@ def parse(argv: list[str] | None = None) -> tuple[Settings, Path | None]:
 def main(argv: list[str] | None = None) -> int:
     settings, recipe = parse(argv)
     # torch, transformers and (for 4-bit on CUDA) Unsloth load only past --help; Unsloth must come first.
-    from ziglora import backend
+    from ziglora.train import backend
 
     try:
         chosen = backend.prepare(settings)
-        from ziglora import training
+        from ziglora.train import recipe as training
 
         report = training.train(settings, chosen, recipe=recipe)
     except backend.TrainingError as e:

@@ -24,8 +24,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from ziglora.facts import fact_passes, fact_prompt, load_facts
-from ziglora.io import read_jsonl
+from ziglora.common.io import read_jsonl
+from ziglora.evaluate.questions import fact_passes, fact_prompt, load_facts
 
 REPO = Path(__file__).resolve().parents[1]
 WORD = re.compile(r"[@.\w-]*\w")
@@ -59,8 +59,8 @@ def ranker(questions: list[str]):
 
 def adapter_asker(adapter: Path, base: Path | None) -> Callable[[list[str]], list[str]]:
     """The adapter on its base (None: the built-in SmolLM2), loaded once: prompts -> greedy answers."""
-    from ziglora.models import answering_model
-    from ziglora.probe import greedy_answers
+    from ziglora.common.models import answering_model
+    from ziglora.train.probe import greedy_answers
 
     model, tokenizer = answering_model(adapter, base)
     # 128 new tokens, as the trainer's facts probe: the value comes first in a trained answer

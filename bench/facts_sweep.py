@@ -8,7 +8,8 @@ every adapter, the base model and the base model with the docs pasted in (open b
 
 Runs where a CUDA GPU is (bench/facts_sweep.sh stages it on the device machine): the runs train side by side on
 one GPU (a 135M model leaves it mostly idle), then scoring uses the trainer's own batched greedy generate
-(ziglora/probe.py) with evaluate.py's prompt and pass rule (ziglora/facts.py). docs/RESULTS.md's headline figures
+(ziglora/train/probe.py) with evaluate.py's prompt and pass rule (ziglora/evaluate/questions.py).
+docs/RESULTS.md's headline figures
 come from vLLM on CPU + evaluate.py on the committed adapter; this ranks recipes and draws the phrasing curve.
 
     python bench/facts_sweep.py --data-root raw_data --work /tmp/facts [--runs default,phr-2,...]
@@ -26,11 +27,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ziglora.facts import FactTask, fact_passes, fact_prompt, load_facts, provenance
-from ziglora.io import read_jsonl, write_json
-from ziglora.models import SMOLLM2
-from ziglora.stage import output_entry
-from ziglora.versions import DEFAULT_VERSION
+from ziglora.common.io import read_jsonl, write_json
+from ziglora.common.models import SMOLLM2
+from ziglora.data.stages import output_entry
+from ziglora.evaluate.questions import FactTask, fact_passes, fact_prompt, load_facts, provenance
+from ziglora.release.versions import DEFAULT_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -128,8 +129,8 @@ def provenance_lines(tasks: list[FactTask], sections: dict[tuple[str, ...], dict
 
 def score(adapter: Path | None, sets: dict[str, list[FactTask]], version: str, max_new_tokens: int,
           lines: dict[str, str], context: dict[str, str] | None = None) -> dict:
-    from ziglora.models import answering_model
-    from ziglora.probe import greedy_answers
+    from ziglora.common.models import answering_model
+    from ziglora.train.probe import greedy_answers
 
     model, tok = answering_model(adapter)
     result = {}
@@ -179,7 +180,7 @@ def main() -> int:
         return 0
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     t0 = time.perf_counter()
-    from ziglora.models import smollm2_dir
+    from ziglora.common.models import smollm2_dir
 
     smollm2_dir()  # converted once here, before the runs start side by side
     waiting, procs, started = list(runs), {}, {}

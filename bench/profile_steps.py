@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 import train_lora
-from ziglora import backend
+from ziglora.train import backend
 
 
 def main() -> int:
@@ -32,7 +32,7 @@ def main() -> int:
     chosen = backend.prepare(settings)  # imports Unsloth where it is used, before transformers
     from transformers import TrainerCallback
 
-    from ziglora import training
+    from ziglora.train import recipe as training
 
     class ProfileSteps(TrainerCallback):
         def __init__(self, first: int, steps: int, trace: Path):

@@ -1,10 +1,10 @@
 """Build cookbook.jsonl: every zig-cookbook recipe of the release as a problem/solution chat pair.
 
 The zigcc/zig-cookbook branch written for the release is downloaded once to sources/cookbook-<branch>.tar.gz.
-The branch is the release's `cookbook_branch` pin (ziglora/versions.py): --cookbook-branch, else
+The branch is the release's `cookbook_branch` pin (ziglora/release/versions.py): --cookbook-branch, else
 $ZIGLORA_COOKBOOK_BRANCH, else the table's verified pin, else branch X.Y when GITHUB_URL has its archive, else
-main (said so: main follows Zig master). The archive is read without unpacking (ziglora/archive.py refuses absolute
-paths, `..` and links that escape). Two layouts are understood:
+main (said so: main follows Zig master). The archive is read without unpacking (ziglora/common/archive.py
+refuses absolute paths, `..` and links that escape). Two layouts are understood:
 
 - current (Zine): `src/en-US/**/*.smd` pages with a `.title` front matter; code is included with
   `[]($code.siteAsset('src/NN-MM.zig').language('zig'))`, which names `assets/src/NN-MM.zig`;
@@ -29,13 +29,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from ziglora import cli
-from ziglora.archive import UnsafeArchive, read_text_members
-from ziglora.io import write_jsonl
-from ziglora.net import DownloadError, download
-from ziglora.stage import keep_validation, output_entry, record_stage, release_dir
-from ziglora.text import decode_utf8
-from ziglora.versions import cookbook_url, resolve_pin
+from ziglora.common.archive import UnsafeArchive, read_text_members
+from ziglora.common.io import decode_utf8, write_jsonl
+from ziglora.common.net import DownloadError, download
+from ziglora.data import cli
+from ziglora.data.stages import keep_validation, output_entry, record_stage, release_dir
+from ziglora.release.versions import cookbook_url, resolve_pin
 
 SCRIPT = "build_cookbook"
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import sys
 
-from ziglora import cli
-from ziglora.docs_build import DocPage, build_doc
-from ziglora.site import published_release
-from ziglora.stage import record_stage, release_dir
-from ziglora.versions import langref_url
+from ziglora.data import cli
+from ziglora.data.docs import DocPage, build_doc
+from ziglora.data.stages import record_stage, release_dir
+from ziglora.release.site import published_release
+from ziglora.release.versions import langref_url
 
 
 def main(argv: list[str] | None = None) -> int:

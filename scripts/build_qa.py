@@ -41,10 +41,10 @@ import sys
 from collections import Counter, defaultdict
 from typing import NamedTuple
 
-from ziglora import cli
-from ziglora.facts import provenance
-from ziglora.io import read_jsonl, write_jsonl
-from ziglora.stage import output_entry, record_stage, release_dir
+from ziglora.common.io import read_jsonl, write_jsonl
+from ziglora.data import cli
+from ziglora.data.stages import output_entry, record_stage, release_dir
+from ziglora.evaluate.questions import provenance
 
 SECTIONS_FILE = "release_notes_sections.jsonl"
 TRAIN_FILE = "qa_train.jsonl"

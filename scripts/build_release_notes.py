@@ -9,7 +9,7 @@ raw_data/zig-<version>/sources/release-notes-<notes_version>.html) and writes, u
 and stages/build_release_notes.json for write_manifest.py.
 
 Patch releases have no notes of their own: 0.14.1 uses the 0.14.0 notes. Which notes a release reads is its
-`notes_version` pin (ziglora/versions.py): --notes-version, else $ZIGLORA_NOTES_VERSION, else the table's
+`notes_version` pin (ziglora/release/versions.py): --notes-version, else $ZIGLORA_NOTES_VERSION, else the table's
 verified pin, else the first notes page of its minor release the site has (X.Y.0, X.Y.1, …; 0.15.2 -> 0.15.1).
 Every record carries `notes_version`, and the stage record's source the pin with its origin, so a reader
 can tell which notes a release's corpus holds and why.
@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import sys
 
-from ziglora import cli
-from ziglora.docs_build import DocPage, build_doc
-from ziglora.site import published_release
-from ziglora.stage import record_stage, release_dir
-from ziglora.versions import release_notes_url, resolve_pin
+from ziglora.data import cli
+from ziglora.data.docs import DocPage, build_doc
+from ziglora.data.stages import record_stage, release_dir
+from ziglora.release.site import published_release
+from ziglora.release.versions import release_notes_url, resolve_pin
 
 
 def main(argv: list[str] | None = None) -> int:

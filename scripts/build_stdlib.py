@@ -1,6 +1,6 @@
 """Build stdlib.jsonl: every .zig file of the release's standard library, one record per file.
 
-The std source comes from the compiler of the release (PyPI `ziglang`, see ziglora/zig.py: the release's
+The std source comes from the compiler of the release (PyPI `ziglang`, see ziglora/release/zig.py: the release's
 `compiler` pin, overridden by --compiler or $ZIGLORA_COMPILER; a version PyPI lacks fails with what PyPI
 has), or from a Zig source tree given with --zig-source (its lib/std). Records are sorted by path, so the output
 is byte-identical for the same input.
@@ -11,13 +11,12 @@ import hashlib
 import sys
 from pathlib import Path
 
-from ziglora import cli
-from ziglora.io import write_jsonl
-from ziglora.progress import Progress
-from ziglora.stage import output_entry, record_stage, release_dir
-from ziglora.text import decode_utf8
-from ziglora.versions import resolve_pin
-from ziglora.zig import ensure_zig
+from ziglora.common.io import decode_utf8, write_jsonl
+from ziglora.common.progress import Progress
+from ziglora.data import cli
+from ziglora.data.stages import output_entry, record_stage, release_dir
+from ziglora.release.versions import resolve_pin
+from ziglora.release.zig import ensure_zig
 
 SCRIPT = "build_stdlib"
 

@@ -1,9 +1,9 @@
 """Measure models behind an OpenAI-compatible endpoint (vLLM) on what Zig knowledge the adapter should add.
 
-Every suite in ziglora/suites/ (one module each) runs every model, so they see the same tasks under the same
+Every suite in ziglora/evaluate/suites/ (one module each) runs every model, so they see the same tasks under the same
 settings: facts (held-out questions, `--open-book` adds the docs to the prompt), exercism (one chat turn per
 exercise, its code tested) and aider (the real Aider edits each exercise's stub; a second try sees the test
-output). Model-written programs run sandboxed (ziglora/sandbox.py); the report says which isolation ran.
+output). Model-written programs run sandboxed (ziglora/evaluate/sandbox.py); the report says which isolation ran.
 
 `--answers reference|stub` replaces the models with the tasks' own answers (facts: the reference answer or an
 empty one; exercism: `.meta/example.zig` or the unchanged stub; aider: a stand-in server on 127.0.0.1 that
@@ -22,14 +22,14 @@ import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from ziglora.evaluation import Client, Context, EndpointDown, Outcome, Suite
-from ziglora.io import atomic_write_text, write_json
-from ziglora.progress import Progress
-from ziglora.sandbox import isolation
-from ziglora.serving import THINKING_OFF
-from ziglora.site import resolve_version
-from ziglora.suites import registry
-from ziglora.versions import DEFAULT_VERSION
+from ziglora.common.io import atomic_write_text, write_json
+from ziglora.common.progress import Progress
+from ziglora.evaluate.harness import Client, Context, EndpointDown, Outcome, Suite
+from ziglora.evaluate.sandbox import isolation
+from ziglora.evaluate.suites import registry
+from ziglora.release.site import resolve_version
+from ziglora.release.versions import DEFAULT_VERSION
+from ziglora.serve.contract import THINKING_OFF
 
 SUITES = registry()
 
@@ -54,7 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="exercism/zig .tar.gz to use instead of downloading the release's commit "
                         "(default: downloaded once to raw_data/zig-<ver>/sources/)")
     p.add_argument("--exercism-ref", help="exercism/zig commit or branch to download (default: $ZIGLORA_EXERCISM_REF, "
-                   "else the commit ziglora/versions.py verified for the release, else the track's main branch)")
+                   "else the commit ziglora/release/versions.py verified for the release, else the track's main "
+                   "branch)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N tasks of each suite (0: all)")
     p.add_argument("--output", type=Path, default=Path("out/eval"), help="report directory (default %(default)s)")
     p.add_argument("--concurrency", type=int, default=4, help="tasks in flight at once (default %(default)s)")

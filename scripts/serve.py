@@ -20,8 +20,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from ziglora.models import BUILT_IN, converted_dir
-from ziglora.serving import SERVED_NAME, THINKING_OFF, VLLM_LORA_RANKS
+from ziglora.common.models import BUILT_IN, converted_dir
+from ziglora.serve.contract import SERVED_NAME, THINKING_OFF, VLLM_LORA_RANKS
 
 # 24 GB card: 16.4 GB of bf16 weights leave ~4 GiB of KV cache at 0.90 (README.md, "Serving").
 DEFAULT_MAX_MODEL_LEN = 16384

@@ -35,11 +35,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ziglora import cli
-from ziglora.io import read_jsonl, sha256_file, write_json, write_jsonl
-from ziglora.progress import Progress
-from ziglora.stage import output_entry, record_stage, refresh_outputs, release_dir
-from ziglora.zig import Zig, cache_dir, ensure_zig, files_in_temp_dir, run_process
+from ziglora.common.io import read_jsonl, sha256_file, write_json, write_jsonl
+from ziglora.common.progress import Progress
+from ziglora.data import cli
+from ziglora.data.stages import output_entry, record_stage, refresh_outputs, release_dir
+from ziglora.release.zig import Zig, cache_dir, ensure_zig, files_in_temp_dir, run_process
 
 SCRIPT = "validate_examples"
 # Input file -> source name used in the summary. Order is the order of the report.

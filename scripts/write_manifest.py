@@ -3,7 +3,7 @@
 Collects every stage record (stages/*.json, one per data script) into one manifest (docs/DATA.md):
   zig_version, compiler     the release and the compiler that validated it (its `compiler` pin)
   requested_version         what --zig-version said: the release itself, or `latest` (resolved to zig_version)
-  pins                      every pin a stage used, with its origin: verified in ziglora/versions.py,
+  pins                      every pin a stage used, with its origin: verified in ziglora/release/versions.py,
                             given by a flag or environment variable, or derived (e.g. "derived: zig-cookbook
                             has no 0.18 branch; falling back to main, …")
   sources                   every downloaded source: name, url, bytes, sha256 (shared ones listed once)
@@ -21,10 +21,10 @@ import json
 import sys
 from pathlib import Path
 
-from ziglora import cli
-from ziglora.io import sha256_file, write_json
-from ziglora.stage import release_dir
-from ziglora.versions import resolve_pin
+from ziglora.common.io import sha256_file, write_json
+from ziglora.data import cli
+from ziglora.data.stages import release_dir
+from ziglora.release.versions import resolve_pin
 
 
 class ManifestError(ValueError):

@@ -1,6 +1,6 @@
 """Aider (from .venv-aider) with the repo's own settings files, talking to the real vLLM server through a
 recording HTTP proxy on 127.0.0.1: the proxy shows what Aider really sent, body and all. Then the aider suite
-of scripts/evaluate.py: the real Aider against the stand-in server (ziglora/standin.py) on a small track."""
+of scripts/evaluate.py: the real Aider against the stand-in server (ziglora/evaluate/standin.py) on a small track."""
 from __future__ import annotations
 
 import json
@@ -19,7 +19,7 @@ from test_evaluate import EXERCISES, make_exercism_archive
 from test_serve_vllm import lora_adapter_dir  # noqa: F401 - the adapter fixture shared with that file
 from vllm_server import vllm_server
 
-from ziglora.standin import StandIn
+from ziglora.evaluate.standin import StandIn
 
 REPO = Path(__file__).resolve().parents[1]
 AIDER = REPO / ".venv-aider" / "bin" / "aider"

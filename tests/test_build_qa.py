@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import load_script, run_script
 
-from ziglora.io import read_jsonl, write_jsonl
+from ziglora.common.io import read_jsonl, write_jsonl
 
 build_qa = load_script("build_qa")
 

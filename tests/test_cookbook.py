@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import serve
-from ziglora.io import read_jsonl
+from ziglora.common.io import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCHIVE_PATH = "/zigcc/zig-cookbook/archive/refs/heads/0.14.tar.gz"  # the 0.14.0 branch in the version table

@@ -1,8 +1,8 @@
-"""ziglora/dataset.py on the real Qwen3 tokenizer: windows, cuts, assistant-only labels, the prompt mix."""
+"""ziglora/train/examples.py on the real Qwen3 tokenizer: windows, cuts, assistant-only labels, the prompt mix."""
 import pytest
 from transformers import AutoTokenizer
 
-from ziglora import dataset as ds
+from ziglora.train import examples as ds
 
 QWEN3_THINKING_OFF = {"enable_thinking": False}
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ziglora.docs_html import (
+from ziglora.data.docgen import (
     CodeFigure,
     PageStructureError,
     ShellFigure,

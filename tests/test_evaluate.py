@@ -20,15 +20,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from ziglora.evaluation import Client, Context
-from ziglora.exercism import exercises_from_members
-from ziglora.facts import FactTask, fact_passes
-from ziglora.sandbox import run_zig_test
-from ziglora.standin import StandIn
-from ziglora.suites.exercism import exercise_prompt, extract_zig
-from ziglora.suites.facts import SUITE as FACTS_SUITE
-from ziglora.versions import release
-from ziglora.zig import ensure_zig
+from ziglora.evaluate.exercism_track import exercises_from_members
+from ziglora.evaluate.harness import Client, Context
+from ziglora.evaluate.questions import FactTask, fact_passes
+from ziglora.evaluate.sandbox import run_zig_test
+from ziglora.evaluate.standin import StandIn
+from ziglora.evaluate.suites.exercism import exercise_prompt, extract_zig
+from ziglora.evaluate.suites.facts import SUITE as FACTS_SUITE
+from ziglora.release.versions import release
+from ziglora.release.zig import ensure_zig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -328,8 +328,8 @@ def test_facts_split_open_book_and_kept(tmp_path, facts_file):
 
 
 def test_kept_is_said_only_where_the_base_model_answered_something():
-    from ziglora.evaluation import Outcome
-    from ziglora.suites.facts import SUITE
+    from ziglora.evaluate.harness import Outcome
+    from ziglora.evaluate.suites.facts import SUITE
 
     def outcomes(base: list[bool], lora: list[bool]) -> dict[str, list[Outcome]]:
         return {m: [Outcome(m, "facts", f"q{i}", ok, "") for i, ok in enumerate(passed)]
@@ -341,12 +341,12 @@ def test_kept_is_said_only_where_the_base_model_answered_something():
 
 def test_a_suite_is_one_module(tmp_path, monkeypatch):
     """A module in the suites package that defines SUITE is all a new suite takes."""
-    import ziglora.suites
+    import ziglora.evaluate.suites
 
     (tmp_path / "echo.py").write_text(
-        "from ziglora.evaluation import Suite\n\nclass Echo(Suite):\n    name = 'echo'\n\nSUITE = Echo()\n")
-    monkeypatch.setattr(ziglora.suites, "__path__", [*ziglora.suites.__path__, str(tmp_path)])
-    assert list(ziglora.suites.registry()) == ["facts", "exercism", "aider", "echo"]
+        "from ziglora.evaluate.harness import Suite\n\nclass Echo(Suite):\n    name = 'echo'\n\nSUITE = Echo()\n")
+    monkeypatch.setattr(ziglora.evaluate.suites, "__path__", [*ziglora.evaluate.suites.__path__, str(tmp_path)])
+    assert list(ziglora.evaluate.suites.registry()) == ["facts", "exercism", "aider", "echo"]
 
 
 def test_one_served_model_is_asked_at_a_time(tmp_path):

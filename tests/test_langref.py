@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run_script, serve, shared_dir
 
-from ziglora.io import read_jsonl, write_jsonl
-from ziglora.stage import refresh_outputs
+from ziglora.common.io import read_jsonl, write_jsonl
+from ziglora.data.stages import refresh_outputs
 
 
 def test_examples_have_files_commands_and_expectations(built_014: Path):

@@ -1,6 +1,6 @@
 """`latest` and releases the version table does not know, against a Zig site and a GitHub of our own on loopback.
 
-The fixture site's index.json names 0.18.2 as its newest release, which ziglora/versions.py does not know. Its
+The fixture site's index.json names 0.18.2 as its newest release, which ziglora/release/versions.py does not know. Its
 pages are the mirror's real 0.15.2 language reference and 0.15.1 release notes cut to their first sections (test
 input built here, nothing of them is kept in the repository), served at the 0.18 paths; its cookbook has only a
 main branch, with one recipe written for these tests.
@@ -18,10 +18,10 @@ import pytest
 from conftest import REPO, run_script, serve, shared_dir
 
 from tests.test_cookbook import SUM_ZIG, make_archive
-from ziglora.io import read_jsonl
-from ziglora.net import DownloadError
-from ziglora.site import ReleaseNotPublished, newest_release, resolve_version
-from ziglora.versions import DEFAULT_VERSION, DERIVATIONS, RELEASES, UnknownRelease, resolve_pin, url_exists
+from ziglora.common.io import read_jsonl
+from ziglora.common.net import DownloadError
+from ziglora.release.site import ReleaseNotPublished, newest_release, resolve_version
+from ziglora.release.versions import DEFAULT_VERSION, DERIVATIONS, RELEASES, UnknownRelease, resolve_pin, url_exists
 
 NEWEST = "0.18.2"  # not in the version table
 COMPILER = "0.15.2"  # what the fixture's pages are written for; tests that compile pass it as $ZIGLORA_COMPILER
@@ -111,11 +111,11 @@ def test_latest_is_the_highest_version_never_master(site, tmp_path):
     with pytest.raises(ReleaseNotPublished, match="lists no release"):
         newest_release({"master": {}}, "index.json")
     assert resolve_version("0.15.2") == "0.15.2"  # a named release is taken as is, without asking the site
-    proc = subprocess.run([sys.executable, "-m", "ziglora.site", "latest"], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ})
+    proc = subprocess.run([sys.executable, "-m", "ziglora.release.site", "latest"], cwd=REPO, capture_output=True,
+                          text=True, env={**os.environ})
     assert proc.returncode == 0 and proc.stdout == f"{NEWEST}\n"  # what the Makefile reads: the version alone
     # without a version: the default release, what bench/*.sh name their data folder by
-    proc = subprocess.run([sys.executable, "-m", "ziglora.site"], cwd=REPO, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "ziglora.release.site"], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout == f"{DEFAULT_VERSION}\n"
 
 
@@ -130,13 +130,14 @@ def test_scripts_take_latest_and_a_named_unknown_release(site, tmp_path, capsys)
 
 
 def test_pins_come_from_flag_then_environment_then_table_then_derivation(site, monkeypatch):
-    assert str(resolve_pin("0.14.0", "cookbook_branch")) == "cookbook_branch = 0.14 (verified in ziglora/versions.py)"
+    assert str(resolve_pin("0.14.0", "cookbook_branch")) == (
+        "cookbook_branch = 0.14 (verified in ziglora/release/versions.py)")
     monkeypatch.setenv("ZIGLORA_COOKBOOK_BRANCH", "main")
     assert resolve_pin("0.14.0", "cookbook_branch").origin == "from $ZIGLORA_COOKBOOK_BRANCH"
     assert resolve_pin("0.14.0", "cookbook_branch", "0.13").value == "0.13"
     monkeypatch.delenv("ZIGLORA_COOKBOOK_BRANCH")
     # a verified compiler in a row whose other pins are not verified (0.17.1): the rest is derived
-    assert resolve_pin("0.17.1", "compiler").origin == "verified in ziglora/versions.py"
+    assert resolve_pin("0.17.1", "compiler").origin == "verified in ziglora/release/versions.py"
     assert resolve_pin("0.17.1", "cookbook_branch").value == "main"
     exercism = resolve_pin(NEWEST, "exercism_commit")
     assert exercism.value == "main" and "track's main branch" in exercism.origin

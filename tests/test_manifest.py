@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import load_script, run_script
 
-from ziglora.io import write_jsonl
-from ziglora.stage import output_entry, record_stage
+from ziglora.common.io import write_jsonl
+from ziglora.data.stages import output_entry, record_stage
 
 INDEX = {"name": "index.json", "url": "http://site/download/index.json", "bytes": 2, "sha256": "a" * 64}
 
@@ -77,14 +77,14 @@ def test_manifest_of_the_real_corpus(built_014, tmp_path):
     assert records["langref_examples.jsonl"] == 303 and records["release_notes_sections.jsonl"] == 89
     assert [s["name"] for s in manifest["sources"]] == ["index.json", "langref", "release-notes"]
     assert manifest["pins"] == {
-        "compiler": {"value": "0.14.0", "origin": "verified in ziglora/versions.py"},
-        "notes_version": {"value": "0.14.0", "origin": "verified in ziglora/versions.py"},
+        "compiler": {"value": "0.14.0", "origin": "verified in ziglora/release/versions.py"},
+        "notes_version": {"value": "0.14.0", "origin": "verified in ziglora/release/versions.py"},
     }
 
 
 def test_pins_two_stages_chose_differently_are_refused(tmp_path):
     release = make_release(tmp_path)
-    pin = {"notes_version": {"value": "0.14.0", "origin": "verified in ziglora/versions.py"}}
+    pin = {"notes_version": {"value": "0.14.0", "origin": "verified in ziglora/release/versions.py"}}
     record_stage(release, "build_langref", [INDEX, {**INDEX, "name": "langref", "sha256": "b" * 64, "pins": pin}],
                  [output_entry(release, release / "langref_examples.jsonl", "examples", 2)])
     other = {"notes_version": {"value": "0.13.0", "origin": "given on the command line"}}

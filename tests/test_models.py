@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ziglora.io import USUAL_DIR_MODE, USUAL_FILE_MODE
+from ziglora.common.io import USUAL_DIR_MODE, USUAL_FILE_MODE
 
 REPO = Path(__file__).resolve().parents[1]
-CONVERT = "from ziglora.models import smollm2_dir; print(smollm2_dir())"
+CONVERT = "from ziglora.common.models import smollm2_dir; print(smollm2_dir())"
 
 
 def test_two_conversions_at_once_both_succeed_and_convert_once(tmp_path):

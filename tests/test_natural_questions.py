@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run_script
 
-from ziglora.facts import fact_passes, load_facts
-from ziglora.io import read_jsonl
+from ziglora.common.io import read_jsonl
+from ziglora.evaluate.questions import fact_passes, load_facts
 
 EVALS = REPO / "evals"
 EVAL_FILES = sorted(EVALS.rglob("*.jsonl"))

@@ -1,4 +1,4 @@
-"""ziglora.net.download against a real loopback server that fails in the ways networks do."""
+"""ziglora.common.net.download against a real loopback server that fails in the ways networks do."""
 from __future__ import annotations
 
 import os
@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from conftest import serve
 
-from ziglora import net
-from ziglora.io import USUAL_FILE_MODE
-from ziglora.net import DownloadError, download
+from ziglora.common import net
+from ziglora.common.io import USUAL_FILE_MODE
+from ziglora.common.net import DownloadError, download
 
 FAST = {"timeout": (0.5, 0.3), "retries": 2, "backoff_s": 0.0}  # 3 attempts, no waiting between them
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from conftest import run_script, serve
 
-from ziglora.io import read_jsonl, sha256_file
+from ziglora.common.io import read_jsonl, sha256_file
 
 HEAD = '<!doctype html><html><head><style>p{}</style></head><body>'
 

@@ -1,4 +1,4 @@
-"""ziglora/progress.py: a long step that writes to a log (stdout not a terminal) says it is alive."""
+"""ziglora/common/progress.py: a long step that writes to a log (stdout not a terminal) says it is alive."""
 from __future__ import annotations
 
 import os
@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parents[1]
 # One item finishes, then a long wait with nothing finishing, as when one compile takes minutes.
 STEP = """
 import time
-from ziglora.progress import Progress
+from ziglora.common.progress import Progress
 with Progress("validate", total=3, unit="samples") as progress:
     progress.update()
     time.sleep(1.3)

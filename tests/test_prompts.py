@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from ziglora.zig import Zig, ensure_zig
+from ziglora.release.zig import Zig, ensure_zig
 
 PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
 # The release each file is about, from its name: zig-<ver>.jsonl

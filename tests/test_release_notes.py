@@ -7,7 +7,7 @@ from pathlib import Path
 
 from conftest import run_script
 
-from ziglora.io import read_jsonl
+from ziglora.common.io import read_jsonl
 
 
 def test_sections_are_the_introduction_plus_every_heading_but_the_toc(built_014: Path):
@@ -68,7 +68,7 @@ def test_patch_release_uses_its_minor_releases_notes(mirror_env, tmp_path, capsy
 def test_0_15_1_notes_from_the_mirror(mirror_env, tmp_path, capsys):
     # 0.15.2 has no notes of its own: its verified pin is 0.15.1, whose page has its own sections and examples
     assert run_script("build_release_notes", "--zig-version", "0.15.2", "--out-root", str(tmp_path)) == 0
-    assert "notes_version = 0.15.1 (verified in ziglora/versions.py)" in capsys.readouterr().out
+    assert "notes_version = 0.15.1 (verified in ziglora/release/versions.py)" in capsys.readouterr().out
     release = tmp_path / "zig-0.15.2"
     sections = list(read_jsonl(release / "release_notes_sections.jsonl"))
     assert Counter(s["level"] for s in sections) == {1: 1, 2: 12, 3: 45, 4: 16}

@@ -1,5 +1,5 @@
-"""ziglora/sandbox.py with the real Zig 0.14.0 compiler and bubblewrap: what a model-written test program may not
-do (reach a server on 127.0.0.1, write outside its directory, fork without end) fails it, with the reason in its
+"""ziglora/evaluate/sandbox.py with the real Zig 0.14.0 compiler and bubblewrap: what a model-written test program
+may not do (reach a server on 127.0.0.1, write outside its directory, fork without end) fails it, with the reason in its
 output. Each escape is also run without the sandbox where that is safe, to show the program really tries."""
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ziglora import sandbox
-from ziglora.zig import ensure_zig
+from ziglora.evaluate import sandbox
+from ziglora.release.zig import ensure_zig
 
 PASSING = 'const std = @import("std");\ntest "ok" {\n    try std.testing.expect(1 + 1 == 2);\n}\n'
 

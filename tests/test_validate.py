@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import load_script
 
-from ziglora.io import read_jsonl, sha256_file, write_jsonl
-from ziglora.stage import output_entry, record_stage
+from ziglora.common.io import read_jsonl, sha256_file, write_jsonl
+from ziglora.data.stages import output_entry, record_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 ve = load_script("validate_examples")

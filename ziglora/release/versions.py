@@ -21,11 +21,12 @@ from dataclasses import dataclass
 
 import requests
 
-from ziglora.net import TIMEOUT, DownloadError
+from ziglora.common.net import TIMEOUT, DownloadError
 
 # The release `make` and every script build when none is named. Switching it is this one line.
 DEFAULT_VERSION = "0.14.0"
-LATEST = "latest"  # --zig-version latest: the newest release in the site's download/index.json (ziglora/site.py)
+# --zig-version latest: the newest release in the site's download/index.json (ziglora/release/site.py)
+LATEST = "latest"
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class UnknownRelease(ValueError):
 class Pin:
     name: str  # a Release field: notes_version, cookbook_branch, compiler, exercism_commit
     value: str
-    origin: str  # why this value: "verified in ziglora/versions.py", "--flag", "$ENV", "derived: …"
+    origin: str  # why this value: "verified in ziglora/release/versions.py", "--flag", "$ENV", "derived: …"
 
     def __str__(self) -> str:
         return f"{self.name} = {self.value} ({self.origin})"
@@ -99,7 +100,7 @@ def release(version: str) -> Release:
         return RELEASES[version]
     except KeyError:
         raise UnknownRelease(
-            f"Zig {version} is not in ziglora's version table (ziglora/versions.py); "
+            f"Zig {version} is not in ziglora's version table (ziglora/release/versions.py); "
             f"verified: {', '.join(RELEASES)}"
         ) from None
 
@@ -153,7 +154,7 @@ def _derive_cookbook_branch(version: str, exists: Callable[[str], bool]) -> Pin:
 
 
 def _derive_compiler(version: str, exists: Callable[[str], bool]) -> Pin:
-    """PyPI `ziglang` of the same version (ziglora/zig.py says what PyPI has when it lacks it)."""
+    """PyPI `ziglang` of the same version (ziglora/release/zig.py says what PyPI has when it lacks it)."""
     return Pin("compiler", version, "derived: PyPI ziglang of the same version")
 
 
@@ -182,7 +183,7 @@ def resolve_pin(version: str, name: str, flag: str | None = None,
         return Pin(name, env, f"from ${PIN_ENV[name]}")
     verified = getattr(RELEASES[version], name) if version in RELEASES else None
     if verified is not None:
-        return Pin(name, verified, "verified in ziglora/versions.py")
+        return Pin(name, verified, "verified in ziglora/release/versions.py")
     return DERIVATIONS[name](version, exists)
 
 

@@ -1,10 +1,10 @@
 """The training recipe behind train_lora.py: model -> data -> train (with the facts probe) -> save + report.
 
 The libraries do the work: Unsloth (4-bit on CUDA) or transformers + PEFT load the model and add LoRA, TRL packs
-the pre-tokenized sequences (best-fit decreasing), transformers' Trainer trains; ziglora/dataset.py decides what the
-tokens and labels are, ziglora/probe.py asks the facts. Not TRL's SFTTrainer: version 1.15 always computes the loss
-with its Triton kernels, which do not exist on CPU; our data is already tokenized and labelled, so Trainer is all
-we need. Import this only after ziglora.backend.prepare() (Unsloth must be imported before transformers).
+the pre-tokenized sequences (best-fit decreasing), transformers' Trainer trains; ziglora/train/examples.py decides what
+the tokens and labels are, ziglora/train/probe.py asks the facts. Not TRL's SFTTrainer: version 1.15 always computes the
+loss with its Triton kernels, which do not exist on CPU; our data is already tokenized and labelled, so Trainer is all
+we need. Import this only after ziglora.train.backend.prepare() (Unsloth must be imported before transformers).
 """
 from __future__ import annotations
 
@@ -28,14 +28,14 @@ from transformers.trainer_utils import get_last_checkpoint
 from trl import pack_dataset
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-from ziglora import dataset as ds
-from ziglora.backend import Backend, TrainingError
-from ziglora.facts import FactTask, framed, load_facts
-from ziglora.io import atomic_write_text, read_jsonl, usual_permissions, write_json
-from ziglora.probe import FactsProbe, generate, rank_slices
-from ziglora.serving import THINKING_OFF, adapter_problems
+from ziglora.common.io import atomic_write_text, read_jsonl, usual_permissions, write_json
+from ziglora.evaluate.questions import FactTask, framed, load_facts
+from ziglora.serve.contract import THINKING_OFF, adapter_problems
+from ziglora.train import examples as ds
+from ziglora.train.backend import Backend, TrainingError
+from ziglora.train.probe import FactsProbe, generate, rank_slices
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PROGRESS_EVERY_S = 30.0  # a progress line at least this often when stdout is a log, not a terminal
 
 
@@ -563,7 +563,7 @@ def loss_curve(report: dict, path: Path) -> None:
         rows = [facts["before"], *facts["history"]]
         handles += acc.plot([r["step"] for r in rows], [r["dev_accuracy"] for r in rows], "s-", color="tab:green",
                             label="dev facts answered")
-        if facts.get("trained_questions"):  # memorized vs carried over to the user's words (ziglora/probe.py)
+        if facts.get("trained_questions"):  # memorized vs carried over to the user's words (ziglora/train/probe.py)
             handles += acc.plot([r["step"] for r in rows], [r["trained_passed"] / facts["trained_questions"]
                                                             for r in rows], "^--", color="tab:olive",
                                 label="trained facts recalled")

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ziglora.io import read_jsonl, sha256_file
+from ziglora.common.io import read_jsonl, sha256_file
 
 IGNORE = -100  # the label PyTorch's cross-entropy (and so transformers) skips
 REMAKE = "re-run `make data ZIG_VERSION=<ver>` to rebuild it"

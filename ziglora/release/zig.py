@@ -3,11 +3,12 @@
 The release's compiler is the one in this environment when the installed `ziglang` matches;
 otherwise it is installed once into the cache ($ZIGLORA_CACHE, default ~/.cache/ziglora) with
 pip, so any release PyPI has works without touching the environment. Which `ziglang` version a release
-uses is its `compiler` pin (ziglora/versions.py: the table, $ZIGLORA_COMPILER, or the release itself).
+uses is its `compiler` pin (ziglora/release/versions.py: the table, $ZIGLORA_COMPILER, or the release itself).
 
-Validation (scripts/validate_examples.py) and evaluation (ziglora/sandbox.py) run Zig the same way: files written
-into a fresh temporary directory (`files_in_temp_dir`), then the compiler and what it built run there under a time
-limit (`Zig.run`, `run_process`), each in a process group of its own that is killed as a whole when the limit passes.
+Validation (scripts/validate_examples.py) and evaluation (ziglora/evaluate/sandbox.py) run Zig the same way: files
+written into a fresh temporary directory (`files_in_temp_dir`), then the compiler and what it built run there under a
+time limit (`Zig.run`, `run_process`), each in a process group of its own that is killed as a whole when the limit
+passes.
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ziglora.versions import resolve_pin
+from ziglora.common.io import cache_dir
+from ziglora.release.versions import resolve_pin
 
 
 @dataclass(frozen=True)
@@ -77,10 +79,6 @@ class Zig:
     def run(self, args: list[str], cwd: Path, timeout: float, env: dict | None = None) -> Finished:
         """`zig <args>` in `cwd` under a time limit (`run_process`)."""
         return run_process([str(self.exe), *args], cwd, timeout, env)
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("ZIGLORA_CACHE", Path.home() / ".cache" / "ziglora"))
 
 
 def _from_package_dir(version: str, pkg: Path) -> Zig:

@@ -4,8 +4,8 @@ Per exercise: a fresh git repository holding the stub, its test file and INSTRUC
 model settings (.aider.model.settings.yaml, applied to whichever model is asked), edits the stub against the
 served model (`hosted_vllm/<model>`), the instructions as its message and the test file in view, read-only;
 the release's compiler runs the tests, the test binary sandboxed
-(ziglora/sandbox.py). On failure Aider gets one more try that sees the test output and its first chat (as Aider's
-polyglot benchmark does): pass@1 and pass@2. Aider only edits; it runs no tests, linters or shell commands.
+(ziglora/evaluate/sandbox.py). On failure Aider gets one more try that sees the test output and its first chat
+(as Aider's polyglot benchmark does): pass@1 and pass@2. Aider only edits; it runs no tests, linters or shell commands.
 
 Every reply is capped at --max-tokens (Aider's `aider/extra_params` settings entry puts max_tokens into every
 request): Aider applies nothing from a reply cut there, and a try is killed after --aider-timeout seconds.
@@ -15,7 +15,7 @@ tokens (Aider's own count, which leaves out replies cut at the token limit) and 
 Logs per exercise in logs/<model>/aider/<slug>/: chat.md (Aider's chat), llm-history.txt (every message as
 sent), aider-N.txt (its console), diff-N.patch (its edit), test-N.txt (the test output), analytics.jsonl.
 
---answers reference|stub: a stand-in server (ziglora/standin.py) answers Aider in the `whole` edit format with
+--answers reference|stub: a stand-in server (ziglora/evaluate/standin.py) answers Aider in the `whole` edit format with
 the exercise's reference solution or its unchanged stub; Aider itself is the real one.
 """
 from __future__ import annotations
@@ -31,12 +31,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from ziglora.evaluation import Context, Outcome, Suite, safe_name
-from ziglora.exercism import Exercise, load_exercises
-from ziglora.sandbox import RunResult, run_zig_test
-from ziglora.standin import StandIn
+from ziglora.evaluate.exercism_track import Exercise, load_exercises
+from ziglora.evaluate.harness import Context, Outcome, Suite, safe_name
+from ziglora.evaluate.sandbox import RunResult, run_zig_test
+from ziglora.evaluate.standin import StandIn
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 # The settings entry the repo's Aider files hold for the served adapter; copied under each evaluated model's name.
 SETTINGS_MODEL = "hosted_vllm/ziglora"
 NOT_APPLIED = "did not conform to the edit format"  # what Aider prints when it cannot apply a reply

@@ -14,8 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ziglora.io import usual_permissions
-from ziglora.zig import cache_dir
+from ziglora.common.io import cache_dir, usual_permissions
 
 SMOLLM2 = "smollm2-135m"
 BUILT_IN = (SMOLLM2,)

@@ -1,4 +1,4 @@
-"""The evaluation suites: each module here defines SUITE, an instance of ziglora.evaluation.Suite.
+"""The evaluation suites: each module here defines SUITE, an instance of ziglora.evaluate.harness.Suite.
 
 Adding a suite is adding a module; scripts/evaluate.py finds it here.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from ziglora.evaluation import Suite
+from ziglora.evaluate.harness import Suite
 
 
 def registry() -> dict[str, Suite]:

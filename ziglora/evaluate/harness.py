@@ -1,6 +1,6 @@
 """What every evaluation suite shares: the chat client, one task's outcome, the run's context, the Suite contract.
 
-A suite (one module in ziglora/suites/) declares its own options, loads its tasks, asks and judges one task for
+A suite (one module in ziglora/evaluate/suites/) declares its own options, loads its tasks, asks and judges one task for
 one model, and sums its outcomes up in a row note; scripts/evaluate.py runs whatever suites are registered.
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 
 import requests
 
-from ziglora.serving import THINKING_OFF
-from ziglora.zig import Zig, ensure_zig
+from ziglora.release.zig import Zig, ensure_zig
+from ziglora.serve.contract import THINKING_OFF
 
 
 class EndpointDown(RuntimeError):
@@ -120,7 +120,7 @@ def safe_name(name: str) -> str:
 
 
 class Suite:
-    """One suite: subclass it in a module of ziglora/suites/ and name the instance SUITE there."""
+    """One suite: subclass it in a module of ziglora/evaluate/suites/ and name the instance SUITE there."""
 
     name = ""
     tries = 1  # 2: the suite gives a failed task a second try, and the report shows pass@1 and pass@2

@@ -2,9 +2,9 @@
 
 A TrainerCallback that, before the first step and then every epoch (or every N steps), answers the dev questions
 (facts of the release asked in a user's own words, never trained on) and the retain questions (general knowledge
-and unchanged Zig) greedily, with the same prompt and pass rule as evaluate.py (ziglora/facts.py). It keeps a copy
-of the LoRA weights of the best evaluation and puts them back at the end, so the adapter saved is the best one,
-and it stops training once dev accuracy reaches the target or has not improved for `patience` evaluations of a
+and unchanged Zig) greedily, with the same prompt and pass rule as evaluate.py (ziglora/evaluate/questions.py). It
+keeps a copy of the LoRA weights of the best evaluation and puts them back at the end, so the adapter saved is the best
+one, and it stops training once dev accuracy reaches the target or has not improved for `patience` evaluations of a
 model that has memorized what it trains on (while it has not, a better dev score can still come).
 
 Why this exists: loss says how well the model reproduces the training text, not whether it can answer a question
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import torch
 from transformers import TrainerCallback
 
-from ziglora.backend import TrainingError
-from ziglora.facts import FactTask, fact_passes, fact_prompt
-from ziglora.serving import THINKING_OFF
+from ziglora.evaluate.questions import FactTask, fact_passes, fact_prompt
+from ziglora.serve.contract import THINKING_OFF
+from ziglora.train.backend import TrainingError
 
 # Decode steps, not tokens, set the probe's time: 58 dev + 80 retain questions in batches of 32 (5 x 128 steps) took
 # 43 s on an H200 for SmolLM2-135M and the Qwen3-8B shape alike, 29 % of the 8B model's epoch; one batch does it in

@@ -3,7 +3,7 @@
 Unsloth patches transformers, TRL and PEFT when it is imported, so it has to be imported first; whether to use it
 depends on the device and on the quantization, which depends on the model's size. So the order is: resolve the
 model, count its parameters from its config, fill the size defaults, then import Unsloth where it is used. The
-result is passed to ziglora/training.py, which asks nothing of the environment again.
+result is passed to ziglora/train/recipe.py, which asks nothing of the environment again.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ziglora.models import resolve_model
+from ziglora.common.models import resolve_model
 
 
 class TrainingError(RuntimeError):

@@ -6,11 +6,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ziglora.docs_html import PageStructureError, decode_page, parse_page
-from ziglora.io import atomic_write_text, write_jsonl
-from ziglora.net import download
-from ziglora.site import source_entry
-from ziglora.stage import keep_validation, output_entry
+from ziglora.common.io import atomic_write_text, write_jsonl
+from ziglora.common.net import download
+from ziglora.data.docgen import PageStructureError, decode_page, parse_page
+from ziglora.data.stages import keep_validation, output_entry
+from ziglora.release.site import source_entry
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""File helpers every stage uses: atomic writes, checksums, JSONL.
+"""File helpers every stage uses: atomic writes, checksums, JSONL, UTF-8 decoding, the cache folder.
 
 Why atomic: a stage killed mid-write must never leave a partial file that a later
 stage (or a cached re-run) would trust. We write next to the target and rename.
@@ -90,3 +90,17 @@ def read_jsonl(path: Path) -> Iterator[dict]:
                 yield json.loads(line)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{lineno}: not valid JSON: {e.msg}") from None
+
+
+def decode_utf8(data: bytes) -> tuple[str, bool]:
+    """(text, was_valid) of a file that should be UTF-8 but, in third-party archives, sometimes is not: invalid bytes
+    become U+FFFD so one bad file never stops a stage; the caller counts and reports the files that were not valid."""
+    try:
+        return data.decode("utf-8"), True
+    except UnicodeDecodeError:
+        return data.decode("utf-8", errors="replace"), False
+
+
+def cache_dir() -> Path:
+    """Where ziglora keeps what it can rebuild: Zig compilers, validation results, converted models."""
+    return Path(os.environ.get("ZIGLORA_CACHE", Path.home() / ".cache" / "ziglora"))

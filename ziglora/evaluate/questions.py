@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ziglora.io import read_jsonl
+from ziglora.common.io import read_jsonl
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ziglora.archive import read_text_members
-from ziglora.net import DownloadError, download
-from ziglora.versions import exercism_url, resolve_pin
+from ziglora.common.archive import read_text_members
+from ziglora.common.net import DownloadError, download
+from ziglora.release.versions import exercism_url, resolve_pin
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def exercises_from_members(members: dict[str, bytes]) -> tuple[list[Exercise], l
 def load_exercises(zig_version: str, data_dir: Path, archive: Path | None,
                    ref: str | None = None) -> tuple[list[Exercise], list[str]]:
     """The release's exercises from `archive`, or from the archive of `ref` (--exercism-ref, else the pin of
-    ziglora/versions.py) downloaded once into sources/."""
+    ziglora/release/versions.py) downloaded once into sources/."""
     if archive is None:
         pin = resolve_pin(zig_version, "exercism_commit", ref)
         print(f"Zig {zig_version}: {pin}")

@@ -7,7 +7,7 @@
   always a whole file, and a cached file means no network I/O at all on re-runs;
 - next to each download, `<name>.url` records the URL it came from: a cached file fetched from another
   ZIG_SITE_URL/GITHUB_URL than the one asked for now is reported (and still used: the mirror may be offline);
-- `--refresh` (ziglora/cli.py sets `refresh_all`) fetches every file again, still through a temp file; a body
+- `--refresh` (ziglora/data/cli.py sets `refresh_all`) fetches every file again, still through a temp file; a body
   identical to the cached one leaves the cached file (and its modification time) untouched.
 """
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import requests
 
-from ziglora.io import atomic_write_text, usual_permissions
-from ziglora.progress import Progress
+from ziglora.common.io import atomic_write_text, usual_permissions
+from ziglora.common.progress import Progress
 
 TIMEOUT = (10, 60)  # (connect, read) seconds; read is per chunk, not for the whole body
 RETRIES = 4

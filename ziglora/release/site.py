@@ -1,5 +1,5 @@
 """Which releases exist: the site's download/index.json is the authority (the version table in
-ziglora/versions.py only records which pins were verified; other releases get derived pins).
+ziglora/release/versions.py only records which pins were verified; other releases get derived pins).
 
 Every data script that fetches release material calls `published_release` first, so a typo or a
 release the site has not published yet fails at once with the list of what does exist, instead of
@@ -13,8 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ziglora.net import DownloadError, download
-from ziglora.versions import DEFAULT_VERSION, LATEST, index_url, parse_version
+from ziglora.common.net import DownloadError, download
+from ziglora.release.versions import DEFAULT_VERSION, LATEST, index_url, parse_version
 
 
 class ReleaseNotPublished(ValueError):
@@ -85,8 +85,8 @@ def source_entry(name: str, fetched: dict, **extra: object) -> dict:
 
 
 if __name__ == "__main__":
-    # `python -m ziglora.site [VERSION]` prints the release VERSION names (for make and bench/*.sh): `latest` the
-    # newest now, nothing the default release
+    # `python -m ziglora.release.site [VERSION]` prints the release VERSION names (for make and bench/*.sh):
+    # `latest` the newest now, nothing the default release
     try:
         print(resolve_version(sys.argv[1] if len(sys.argv) > 1 else DEFAULT_VERSION))
     except (ReleaseNotPublished, DownloadError) as e:

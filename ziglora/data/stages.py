@@ -1,7 +1,7 @@
 """Where a release's files live, and the per-script record that write_manifest.py collects.
 
 Each data script ends with `record_stage(...)`: the sources it read (as returned by
-ziglora.net.download) and the outputs it wrote. The manifest is built from these records,
+ziglora.common.net.download) and the outputs it wrote. The manifest is built from these records,
 so no script needs to know what the others produce.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ziglora.io import read_jsonl, sha256_file, write_json
+from ziglora.common.io import read_jsonl, sha256_file, write_json
 
 DEFAULT_ROOT = Path("raw_data")
 

@@ -1,5 +1,5 @@
 """facts: questions about the release (`{"q", "accept"}` JSONL, never trained on); an answer passes when the
-case-insensitive regex `accept` is found in it (ziglora/facts.py holds that contract).
+case-insensitive regex `accept` is found in it (ziglora/evaluate/questions.py holds that contract).
 
 --open-book adds a row per model whose prompt carries the release-notes section the question is about: what
 pasting the docs into a chat gives, the baseline the adapter has to beat without them.
@@ -10,9 +10,9 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from ziglora.evaluation import Context, Outcome, RequestRejected, Suite
-from ziglora.facts import FactTask, fact_passes, fact_prompt, load_facts
-from ziglora.io import read_jsonl
+from ziglora.common.io import read_jsonl
+from ziglora.evaluate.harness import Context, Outcome, RequestRejected, Suite
+from ziglora.evaluate.questions import FactTask, fact_passes, fact_prompt, load_facts
 
 OPEN_BOOK = " (open book)"
 

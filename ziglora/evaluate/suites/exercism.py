@@ -1,6 +1,6 @@
 """exercism: the exercism/zig practice exercises at the commit written for the release. The model gets the
 instructions and the stub in one chat turn; the Zig block of its answer is compiled with the release's compiler
-and its tests run in the sandbox (ziglora/sandbox.py) under a time limit: pass@1, greedy.
+and its tests run in the sandbox (ziglora/evaluate/sandbox.py) under a time limit: pass@1, greedy.
 
 Under --answers reference|stub the answer is the exercise's `.meta/example.zig` or the unchanged stub.
 """
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 
-from ziglora.evaluation import Context, Outcome, RequestRejected, Suite
-from ziglora.exercism import Exercise, load_exercises
-from ziglora.facts import strip_think
-from ziglora.sandbox import RunResult, run_zig_test
+from ziglora.evaluate.exercism_track import Exercise, load_exercises
+from ziglora.evaluate.harness import Context, Outcome, RequestRejected, Suite
+from ziglora.evaluate.questions import strip_think
+from ziglora.evaluate.sandbox import RunResult, run_zig_test
 
 
 def exercise_prompt(ex: Exercise, zig_version: str) -> str:

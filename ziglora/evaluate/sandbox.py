@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ziglora.zig import Zig, files_in_temp_dir, wait_or_kill
+from ziglora.release.zig import Zig, files_in_temp_dir, wait_or_kill
 
 NOBODY = 65534
 

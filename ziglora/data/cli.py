@@ -6,13 +6,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ziglora import net
-from ziglora.docs_html import PageStructureError
-from ziglora.net import DownloadError
-from ziglora.site import ReleaseNotPublished, resolve_version
-from ziglora.stage import DEFAULT_ROOT
-from ziglora.versions import DEFAULT_VERSION, LATEST, UnknownRelease
-from ziglora.zig import CompilerNotOnPyPI
+from ziglora.common import net
+from ziglora.common.net import DownloadError
+from ziglora.data.docgen import PageStructureError
+from ziglora.data.stages import DEFAULT_ROOT
+from ziglora.release.site import ReleaseNotPublished, resolve_version
+from ziglora.release.versions import DEFAULT_VERSION, LATEST, UnknownRelease
+from ziglora.release.zig import CompilerNotOnPyPI
 
 # Errors that mean "the input or the environment is wrong", reported as one line, not a traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (
@@ -20,14 +20,14 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 )
 ZIG_VERSION_HELP = (
     f"Zig release, as the site's download/index.json names it, or `{LATEST}` for the newest release there "
-    f"(default: {DEFAULT_VERSION}). Releases missing from ziglora/versions.py get derived pins, printed"
+    f"(default: {DEFAULT_VERSION}). Releases missing from ziglora/release/versions.py get derived pins, printed"
 )
 
 
 class ReleaseParser(argparse.ArgumentParser):
     """Parses --zig-version as asked (`requested_version`) and as resolved (`zig_version`: `latest` becomes
     the newest release the site lists), so every script treats `latest` the same way. A script that downloads
-    takes --refresh, which holds for every download of the run (ziglora/net.py `refresh_all`): one switch, so
+    takes --refresh, which holds for every download of the run (ziglora/common/net.py `refresh_all`): one switch, so
     no call between main() and download() passes it along."""
 
     def parse_args(self, args=None, namespace=None):  # noqa: ANN001 - argparse's signature
