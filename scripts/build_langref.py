@@ -14,23 +14,13 @@ from __future__ import annotations
 import sys
 
 from ziglora.data import cli
-from ziglora.data.docs import DocPage, build_doc
-from ziglora.data.stages import record_stage, release_dir
-from ziglora.release.site import published_release
-from ziglora.release.versions import langref_url
+from ziglora.data.docs import build_langref
 
 
 def main(argv: list[str] | None = None) -> int:
     args = cli.release_parser(__doc__, downloads=True).parse_args(argv)
-    release = release_dir(args.zig_version, args.out_root)
-    index_source = published_release(args.zig_version, release / "sources")
-    page = DocPage(
-        source="langref", url=langref_url(args.zig_version), cache_name="langref.html", markdown="langref.md",
-        sections="langref_sections.jsonl", examples="langref_examples.jsonl", require_examples=True,
-    )
-    built = build_doc(release, page)
-    record_stage(release, "build_langref", [index_source, built.source], built.outputs)
-    print(f"langref {args.zig_version}: {built.sections} sections, {built.examples} examples -> {release}")
+    built = build_langref(args.zig_version, args.out_root, args.refresh)
+    print(f"langref {args.zig_version}: {built.sections} sections, {built.examples} examples -> {built.release}")
     return 0
 
 

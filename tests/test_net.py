@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from conftest import serve
 
-from ziglora.common import net
 from ziglora.common.io import USUAL_FILE_MODE
 from ziglora.common.net import DownloadError, download
 
@@ -104,16 +103,15 @@ def test_cached_file_means_no_request(site, tmp_path):
     assert again["cached"] is True and again["bytes"] == 2700
 
 
-def test_refresh_downloads_again_and_leaves_an_unchanged_file_untouched(site, tmp_path, monkeypatch):
+def test_refresh_downloads_again_and_leaves_an_unchanged_file_untouched(site, tmp_path):
     dest = tmp_path / "page.html"
     download(f"{site.url}/page.html", dest, **FAST)
     os.utime(dest, (1_000_000_000, 1_000_000_000))
-    monkeypatch.setattr(net, "refresh_all", True)
-    again = download(f"{site.url}/page.html", dest, **FAST)
+    again = download(f"{site.url}/page.html", dest, refresh=True, **FAST)
     assert site.hits.count("/page.html") == 2 and again["cached"] is False
     assert dest.stat().st_mtime == 1_000_000_000  # same bytes: not rewritten
     (tmp_path / "site" / "page.html").write_bytes(b"<html>changed</html>")
-    changed = download(f"{site.url}/page.html", dest, **FAST)
+    changed = download(f"{site.url}/page.html", dest, refresh=True, **FAST)
     assert dest.read_bytes() == b"<html>changed</html>" and changed["bytes"] == 20
     assert leftovers(tmp_path) == ["page.html", "page.html.url", "site"]
 

@@ -7,8 +7,8 @@
   always a whole file, and a cached file means no network I/O at all on re-runs;
 - next to each download, `<name>.url` records the URL it came from: a cached file fetched from another
   ZIG_SITE_URL/GITHUB_URL than the one asked for now is reported (and still used: the mirror may be offline);
-- `--refresh` (ziglora/data/cli.py sets `refresh_all`) fetches every file again, still through a temp file; a body
-  identical to the cached one leaves the cached file (and its modification time) untouched.
+- `refresh` (the data scripts' --refresh) fetches the file again, still through a temp file; a body identical to
+  the cached one leaves the cached file (and its modification time) untouched.
 """
 from __future__ import annotations
 
@@ -29,8 +29,6 @@ RETRIES = 4
 BACKOFF_S = 1.0
 # Overrides from the environment, e.g. for tests that simulate a hanging server or for very slow links:
 # ZIGLORA_HTTP_TIMEOUT=seconds (both connect and read), ZIGLORA_HTTP_BACKOFF=seconds before the first retry.
-# True: every download() of this process fetches again, cached or not. Set by the data scripts' --refresh.
-refresh_all = False
 
 
 def _env_float(name: str) -> float | None:
@@ -78,10 +76,10 @@ def download(
     timeout: tuple[float, float] | None = None,
     retries: int = RETRIES,
     backoff_s: float | None = None,
-    refresh: bool | None = None,
+    refresh: bool = False,
 ) -> dict:
-    """Fetch `url` into `dest` unless it is already there and not to be refreshed (`refresh`, default: the
-    run's --refresh). Returns {url, path, bytes, sha256, cached}.
+    """Fetch `url` into `dest` unless it is already there and not to be refreshed (`refresh`).
+    Returns {url, path, bytes, sha256, cached}.
     `timeout`/`backoff_s` default to $ZIGLORA_HTTP_TIMEOUT/$ZIGLORA_HTTP_BACKOFF, else TIMEOUT/BACKOFF_S."""
     dest = Path(dest)
     if timeout is None:
@@ -90,7 +88,7 @@ def download(
     if backoff_s is None:
         env_backoff = _env_float("ZIGLORA_HTTP_BACKOFF")
         backoff_s = env_backoff if env_backoff is not None else BACKOFF_S
-    if dest.is_file() and not (refresh_all if refresh is None else refresh):
+    if dest.is_file() and not refresh:
         return _cached(url, dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     last: Exception | None = None

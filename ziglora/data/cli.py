@@ -6,7 +6,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ziglora.common import net
 from ziglora.common.net import DownloadError
 from ziglora.data.docgen import PageStructureError
 from ziglora.data.stages import DEFAULT_ROOT
@@ -26,20 +25,18 @@ ZIG_VERSION_HELP = (
 
 class ReleaseParser(argparse.ArgumentParser):
     """Parses --zig-version as asked (`requested_version`) and as resolved (`zig_version`: `latest` becomes
-    the newest release the site lists), so every script treats `latest` the same way. A script that downloads
-    takes --refresh, which holds for every download of the run (ziglora/common/net.py `refresh_all`): one switch, so
-    no call between main() and download() passes it along."""
+    the newest release the site lists), so every script treats `latest` the same way."""
 
     def parse_args(self, args=None, namespace=None):  # noqa: ANN001 - argparse's signature
         parsed = super().parse_args(args, namespace)
-        net.refresh_all = getattr(parsed, "refresh", False)  # before resolving `latest`, which reads index.json
         parsed.requested_version = parsed.zig_version
         parsed.zig_version = resolve_version(parsed.zig_version)
         return parsed
 
 
 def release_parser(description: str, downloads: bool = False) -> argparse.ArgumentParser:
-    """The arguments every data script takes; `downloads`: it fetches sources, and takes --refresh."""
+    """The arguments every data script takes; `downloads`: it fetches sources, and takes --refresh, which the
+    script passes on to its stage function."""
     parser = ReleaseParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--zig-version", default=DEFAULT_VERSION, help=ZIG_VERSION_HELP)
     parser.add_argument(

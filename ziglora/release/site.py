@@ -60,14 +60,14 @@ def _read_index(path: Path, url: str) -> dict:
     return index
 
 
-def published_release(zig_version: str, sources: Path) -> dict:
+def published_release(zig_version: str, sources: Path, refresh: bool = False) -> dict:
     """Return the source record of index.json, or raise ReleaseNotPublished (listing the releases
     index.json knows) when the site lacks the version. index.json is cached in
-    `sources/index.json`; a version missing from the cached copy triggers one fresh download, since
-    the release may have been published after the copy was made.
+    `sources/index.json` (`refresh`: fetched again); a version missing from the cached copy triggers one fresh
+    download, since the release may have been published after the copy was made.
     """
     url, dest = index_url(), Path(sources) / "index.json"
-    fetched = download(url, dest)
+    fetched = download(url, dest, refresh=refresh)
     index = _read_index(dest, url)
     if zig_version not in index_versions(index) and fetched["cached"]:
         fetched = download(url, dest, refresh=True)
