@@ -1,4 +1,4 @@
-"""validate_examples.py with the real Zig 0.14.0 compiler on hand-written example records.
+"""validate_examples.py (ziglora/data/validate/) with the real Zig 0.14.0 compiler on hand-written example records.
 
 One Zig global cache dir serves the whole session, so std is compiled once for all tests.
 """
@@ -10,13 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import load_script
 
 from ziglora.common.io import read_jsonl, sha256_file, write_jsonl
 from ziglora.data.stages import output_entry, record_stage
+from ziglora.data.validate.compare import normalize
+from ziglora.data.validate.plan import Plan, Skip, plan_cookbook, plan_doc_example
 
 ROOT = Path(__file__).resolve().parents[1]
-ve = load_script("validate_examples")
 
 PASSING = """const std = @import("std");
 
@@ -208,27 +208,27 @@ def test_normalize_drops_what_differs_between_machines():
         "error: the following test command crashed:\n"
         "/root/.cache/zig/o/1234/test --seed=0x1\n"
     )
-    assert ve.normalize(docs) == ve.normalize(ours) == ["1/1 t.test.boom...thread N panic: integer overflow"]
-    assert ve.normalize("doc/langref/a.zig:1:2: error: x\n") == ["a.zig:1:2: error: x"]
+    assert normalize(docs) == normalize(ours) == ["1/1 t.test.boom...thread N panic: integer overflow"]
+    assert normalize("doc/langref/a.zig:1:2: error: x\n") == ["a.zig:1:2: error: x"]
 
 
 def test_plan_follows_imports_between_examples_and_skips_unshown_files():
     siblings = {"main.zig": 'const lib = @import("lib.zig");\ntest { _ = lib; }\n', "lib.zig": "pub const x = 1;\n"}
-    plan = ve.plan_doc_example(example("main.zig", siblings["main.zig"], "zig test main.zig"), siblings)
-    assert isinstance(plan, ve.Plan) and set(plan.files) == {"main.zig", "lib.zig"}
+    plan = plan_doc_example(example("main.zig", siblings["main.zig"], "zig test main.zig"), siblings)
+    assert isinstance(plan, Plan) and set(plan.files) == {"main.zig", "lib.zig"}
     lonely = example("alone.zig", '@import("gone.zig")', "zig test alone.zig")
-    assert ve.plan_doc_example(lonely, {}) == ve.Skip("imports file(s) the docs don't show: gone.zig")
-    fragment = ve.plan_doc_example(example("x.zig", "fn f() void { g(); }\n", None), {})
+    assert plan_doc_example(lonely, {}) == Skip("imports file(s) the docs don't show: gone.zig")
+    fragment = plan_doc_example(example("x.zig", "fn f() void { g(); }\n", None), {})
     assert fragment.steps == [["zig", "fmt", "x.zig"]]  # shown without a command: parsed, not compiled
-    assert ve.plan_doc_example(example("performFn_1", "", None), {}) == ve.Skip("not a Zig source file: 'performFn_1'")
+    assert plan_doc_example(example("performFn_1", "", None), {}) == Skip("not a Zig source file: 'performFn_1'")
     cross = example("w.zig", "", "zig build-exe w.zig -target wasm32-wasi\nwasmtime w.wasm")
-    assert ve.plan_doc_example(cross, {}) == ve.Skip("needs the program 'wasmtime'")
+    assert plan_doc_example(cross, {}) == Skip("needs the program 'wasmtime'")
 
 
 def test_cookbook_plans():
     c_lib = {"file": "assets/src/14-01.zig", "code": 'const c = @cImport({\n    @cInclude("sqlite3.h");\n});\n'}
-    assert ve.plan_cookbook(c_lib) == ve.Skip("needs a C library (@cImport of sqlite3.h)")
-    tests_only = ve.plan_cookbook({"file": "assets/src/02-01.zig", "code": PASSING})
+    assert plan_cookbook(c_lib) == Skip("needs a C library (@cImport of sqlite3.h)")
+    tests_only = plan_cookbook({"file": "assets/src/02-01.zig", "code": PASSING})
     assert tests_only.steps == [["zig", "test", "02-01.zig"]] and tests_only.files == {"02-01.zig": PASSING}
-    program = ve.plan_cookbook({"file": "assets/src/01-01.zig", "code": HELLO})
+    program = plan_cookbook({"file": "assets/src/01-01.zig", "code": HELLO})
     assert program.steps == [["zig", "build-exe", "01-01.zig"]] and program.note == "compiled, not run"
