@@ -14,17 +14,12 @@ Two kinds of sequence come out, each `{"input_ids", "labels", "source"}`:
 """
 from __future__ import annotations
 
-import json
 import random
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from ziglora.common.io import read_jsonl, sha256_file
 
 IGNORE = -100  # the label PyTorch's cross-entropy (and so transformers) skips
-REMAKE = "re-run `make data ZIG_VERSION=<ver>` to rebuild it"
 
 Tokenize = Callable[[str], list[int]]
 
@@ -35,39 +30,6 @@ STDLIB_PRIORITY = (
     "std/json.zig", "std/Build.zig", "std/meta.zig", "std/math.zig", "std/sort.zig", "std/ascii.zig",
     "std/unicode.zig", "std/Thread.zig", "std/array_hash_map.zig", "std/enums.zig", "std/log.zig", "std/std.zig",
 )
-
-
-class DataError(RuntimeError):
-    """The release directory is not what the data stage promises (missing, changed or empty files)."""
-
-
-# ---------------------------------------------------------------------------------------------- manifest
-
-
-def load_manifest(release: Path) -> dict:
-    """Read `release/manifest.json` and verify every output's sha256; raise DataError saying what to do."""
-    path = Path(release) / "manifest.json"
-    if not path.is_file():
-        raise DataError(f"{path} is missing: {REMAKE}")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path} is not valid JSON ({e.msg}): {REMAKE}") from None
-    outputs = manifest.get("outputs") or []
-    if not outputs or not manifest.get("zig_version"):
-        raise DataError(f"{path} lists no outputs or no zig_version: {REMAKE}")
-    for out in outputs:
-        file = Path(release) / out["path"]
-        if not file.is_file():
-            raise DataError(f"{file} is listed in manifest.json but missing: {REMAKE}")
-        if sha256_file(file) != out["sha256"]:
-            raise DataError(f"{file} does not match its sha256 in manifest.json (changed since `make data`): {REMAKE}")
-    return manifest
-
-
-def outputs_of_kind(release: Path, manifest: dict, kind: str) -> list[tuple[str, list[dict]]]:
-    """(path, records) for every manifest output of `kind`, in manifest order."""
-    return [(o["path"], list(read_jsonl(Path(release) / o["path"]))) for o in manifest["outputs"] if o["kind"] == kind]
 
 
 # ---------------------------------------------------------------------------------------------- documents

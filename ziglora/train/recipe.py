@@ -29,6 +29,7 @@ from trl import pack_dataset
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from ziglora.common.io import atomic_write_text, read_jsonl, usual_permissions, write_json
+from ziglora.data.manifest import DataError, load_manifest, outputs_of_kind
 from ziglora.evaluate.questions import FactTask, framed, load_facts
 from ziglora.serve.contract import THINKING_OFF, adapter_problems
 from ziglora.train import examples as ds
@@ -112,8 +113,8 @@ def read_release(s) -> tuple[dict, list[dict], str | None]:
     """(verified manifest, prompt records, prompts path): read once, before the model loads, so bad data fails
     fast."""
     try:
-        manifest = ds.load_manifest(Path(s.data))
-    except ds.DataError as e:
+        manifest = load_manifest(Path(s.data))
+    except DataError as e:
         raise TrainingError(f"training data: {e}") from None
     prompts_path = s.prompts or str(REPO / "prompts" / f"zig-{manifest['zig_version']}.jsonl")
     if prompts_path == "none":
@@ -192,8 +193,8 @@ def load_training_set(s, tokenizer, release: tuple[dict, list[dict], str | None]
     split -> oversampled mix."""
     manifest, prompts, prompts_path = release
     root, version = Path(s.data), manifest["zig_version"]
-    by_kind = {kind: ds.outputs_of_kind(root, manifest, kind) for kind in ("doc_sections", "examples", "stdlib",
-                                                                           "chat")}
+    by_kind = {kind: outputs_of_kind(root, manifest, kind) for kind in ("doc_sections", "examples", "stdlib",
+                                                                        "chat")}
     by_kind["chat"] = frame_facts(by_kind["chat"], version, s)
     examples, stats = ds.build_examples(version, by_kind, prompts, tokenizer, s.max_seq_len, s.stdlib_tokens,
                                         THINKING_OFF, general)
@@ -263,7 +264,7 @@ def trained_questions(s, release: tuple[dict, list[dict], str | None], tokenizer
     if not s.trains_on("qa-facts"):
         return []
     manifest = release[0]
-    records = [r for _, recs in ds.outputs_of_kind(Path(s.data), manifest, "chat") for r in recs
+    records = [r for _, recs in outputs_of_kind(Path(s.data), manifest, "chat") for r in recs
                if r.get("source") == "qa-facts" and r.get("kind") == "cloze" and len(r.get("term", "")) >= 3]
     rng = random.Random(s.seed)
     chosen = []
