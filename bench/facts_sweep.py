@@ -65,11 +65,6 @@ RUNS: dict[str, Run] = {
     # of 52) and at a lower rate (stopped by the old patience rule at epoch 4, trained facts 31/64 and rising)
     "framed-general-0.15.2": Run(("--framed", "general=0.5"), release="0.15.2"),
     "framed-general-lr3e-4": Run(("--framed", "general=0.5", "--learning-rate", "3e-4")),
-    # a question asked from one side of a change answered with the other side's names first, as the clozes name
-    # their value first (the third sweep's one change that helped: dev 7 -> 14 of 58); sixth measurement: dev the
-    # default's at every epoch, template held-out 6 of 82 at epoch 3
-    "change-first": Run(qa_flags=("--change-answers", "other-side-first")),
-    "framed-general-change-first": Run(("--framed", "general=0.5"), ("--change-answers", "other-side-first")),
     "no-general": Run(("--general-prompts", "none")),
     "general-20": Run(("--oversample", "general=0.2")),  # more of the base model's own answers, for retain
     # the control for exact packing: each bin one causal row, so a record sees the earlier ones in its bin (the
@@ -78,9 +73,6 @@ RUNS: dict[str, Run] = {
     # The phrasing curve: the fact Q&A with N question forms per fact and term (N/2 clozes per blank and keyword
     # questions per fact) beside the default's other sources; the release's own is N = 8.
     **{f"phr-{n}": Run(qa_flags=("--phrasings", str(n))) for n in (2, 4, 16)},
-    # Controls: what the clozes add (or cost: the second sweep's adapters answered by restating the question)
-    "no-cloze": Run(qa_flags=("--kinds", "term,keywords")),
-    "cloze-sentence": Run(qa_flags=("--cloze-answers", "sentence")),  # the second sweep's cloze answers
 }
 
 
