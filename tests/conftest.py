@@ -1,11 +1,10 @@
 """Shared fixtures: a real HTTP server on 127.0.0.1 (optionally misbehaving on chosen paths), the Zig
-site mirror served through it, a way to call a script's main() in-process, and the model fixtures:
+site mirror served through it, a way to run a script as the command line does, and the model fixtures:
 the real Qwen3 tokenizer and a tiny random Qwen3 built on it."""
 from __future__ import annotations
 
 import functools
 import http.server
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -17,9 +16,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+
+from ziglora.data.docs import build_langref, build_release_notes
 
 REPO = Path(__file__).resolve().parents[1]
 # Child processes (scripts, make) run this checkout's code, as `pythonpath` in pyproject.toml makes the tests
@@ -108,29 +108,20 @@ def mirror_env(mirror: Site, monkeypatch: pytest.MonkeyPatch) -> Site:
     return mirror
 
 
-def load_script(name: str) -> ModuleType:
-    """Import scripts/<name>.py (not a package) to call its main(argv) or its functions in-process."""
-    spec = importlib.util.spec_from_file_location(f"script_{name}", REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # where @dataclass looks up the module of the classes it makes
-    spec.loader.exec_module(module)
-    return module
-
-
-def run_script(name: str, *argv: str) -> int:
-    """Run a script's main as `python scripts/<name>.py` would: user errors become exit status 2."""
-    module = load_script(name)
-    return module.cli.run(module.main, list(argv), getattr(module, "ERRORS", module.cli.USER_ERRORS))
+def run_script(name: str, *argv: str) -> subprocess.CompletedProcess:
+    """`python scripts/<name>.py ARGV` in this checkout, with this process's environment; output captured."""
+    return subprocess.run([sys.executable, str(REPO / "scripts" / f"{name}.py"), *argv], cwd=REPO,
+                          capture_output=True, text=True)
 
 
 @pytest.fixture(scope="session")
 def built_014(mirror: Site, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """raw_data/zig-0.14.0 built once from the mirror by both document scripts."""
+    """raw_data/zig-0.14.0 built once from the mirror by both document stages."""
     root = tmp_path_factory.mktemp("raw_data")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ZIG_SITE_URL", f"{mirror.url}/ziglang.org")
-        for script in ("build_langref", "build_release_notes"):
-            assert run_script(script, "--zig-version", "0.14.0", "--out-root", str(root)) == 0
+        build_langref("0.14.0", root)
+        build_release_notes("0.14.0", root)
     return root / "zig-0.14.0"
 
 
@@ -140,7 +131,7 @@ def built_0152(mirror: Site, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("raw_data")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ZIG_SITE_URL", f"{mirror.url}/ziglang.org")
-        assert run_script("build_release_notes", "--zig-version", "0.15.2", "--out-root", str(root)) == 0
+        build_release_notes("0.15.2", root)
     return root / "zig-0.15.2"
 
 

@@ -1,5 +1,6 @@
-"""build_qa.py: template questions per release-notes section (a seeded held-out share, accept regexes that mean
-something) and fact questions per sentence (both directions, never naming the section title).
+"""build_qa.py (ziglora/data/questions/): template questions per release-notes section (a seeded held-out share,
+accept regexes that mean something) and fact questions per sentence (both directions, never naming the section
+title).
 
 Fixture sections are written here in our own words, shaped like build_release_notes.py's records; the
 tests named *real* run on the real 0.14.0 notes built from the mirror.
@@ -9,16 +10,19 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import load_script, run_script
+from conftest import REPO, run_script
 
 from ziglora.common.io import read_jsonl, write_jsonl
-
-build_qa = load_script("build_qa")
+from ziglora.data.questions.build import build_facts, build_qa
+from ziglora.data.questions.facts import directions
+from ziglora.data.questions.forms import FACT_FORMS, NEW_FORMS, OLD_FORMS
+from ziglora.data.questions.sections import INTRO_TEMPLATES, SECTION_TEMPLATES
 
 
 def section(title_path: list[str], text: str, level: int = 6, code: list[str] | None = None) -> dict:
@@ -57,17 +61,29 @@ def raw(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def run(raw: Path, *extra: str) -> tuple[list[dict], list[dict]]:
+def run(raw: Path, **settings: float) -> tuple[list[dict], list[dict]]:
     """(template train records, held-out records)."""
-    train, heldout = run_all(raw, *extra)
-    return [r for r in train if r["source"] == "qa"], heldout
+    train, heldout = run_all(raw, **settings)
+    return templates_of(train), heldout
 
 
-def run_all(raw: Path, *extra: str) -> tuple[list[dict], list[dict]]:
-    """(every train record: template and fact, held-out records)."""
-    assert run_script("build_qa", "--zig-version", "0.14.0", "--out-root", str(raw), *extra) == 0
+def run_all(raw: Path, **settings: float) -> tuple[list[dict], list[dict]]:
+    """(every train record: template and fact, held-out records); `settings`: build_qa's keyword arguments."""
+    build_qa("0.14.0", raw, **settings)
+    return outputs(raw)
+
+
+def outputs(raw: Path) -> tuple[list[dict], list[dict]]:
     release = raw / "zig-0.14.0"
     return list(read_jsonl(release / "qa_train.jsonl")), list(read_jsonl(release / "qa_heldout.jsonl"))
+
+
+def templates_of(train: list[dict]) -> list[dict]:
+    return [r for r in train if r["source"] == "qa"]
+
+
+def run_cli(raw: Path, *extra: str) -> subprocess.CompletedProcess:
+    return run_script("build_qa", "--zig-version", "0.14.0", "--out-root", str(raw), *extra)
 
 
 def questions(train: list[dict]) -> list[str]:
@@ -76,24 +92,24 @@ def questions(train: list[dict]) -> list[str]:
 
 def test_same_seed_same_files_other_seed_other_choice(raw):
     release = raw / "zig-0.14.0"
-    run(raw, "--seed", "3")
+    run(raw, seed=3)
     first = {f: (release / f).read_bytes() for f in ("qa_train.jsonl", "qa_heldout.jsonl")}
-    run(raw, "--seed", "3")
+    run(raw, seed=3)
     assert {f: (release / f).read_bytes() for f in first} == first
-    _, other = run(raw, "--seed", "4")
+    _, other = run(raw, seed=4)
     assert {h["q"] for h in other} != {json.loads(line)["q"] for line in first["qa_heldout.jsonl"].splitlines()}
 
 
-@pytest.mark.parametrize("share, per_section", [("0.25", 2), ("0.5", 4), ("0", 0)])
+@pytest.mark.parametrize("share, per_section", [(0.25, 2), (0.5, 4), (0.0, 0)])
 def test_held_out_share_per_section(raw, share, per_section):
-    train, heldout = run(raw, "--heldout-share", share)
+    train, heldout = run(raw, heldout_share=share)
     per = {}
     for h in heldout:
         per[tuple(h["section"])] = per.get(tuple(h["section"]), 0) + 1
     assert len(heldout) == per_section * KEY_TERM_SECTIONS
     assert all(n == per_section for n in per.values())
     used_sections = len(FIXTURE) - 2  # the heading-only and the bare-number sections are skipped
-    assert len(train) + len(heldout) == len(build_qa.SECTION_TEMPLATES) * used_sections
+    assert len(train) + len(heldout) == len(SECTION_TEMPLATES) * used_sections
 
 
 def held_out_text_in(train_file: Path, heldout: list[dict]) -> list[str]:
@@ -149,9 +165,12 @@ def test_recall_asks_each_held_out_section_once_in_a_trained_phrasing(raw):
     assert {r["q"] for r in recall} <= set(questions(train))
 
 
-def test_sections_without_text_or_key_term_are_counted_not_held_out(raw, capsys):
-    train, heldout = run(raw)
-    out = capsys.readouterr().out
+def test_sections_without_text_or_key_term_are_counted_not_held_out(raw):
+    proc = run_cli(raw)
+    assert proc.returncode == 0, proc.stderr
+    train, heldout = outputs(raw)
+    train = templates_of(train)
+    out = proc.stdout
     assert "sections_skipped_no_text 2" in out and "sections_without_key_term 2" in out
     asked = questions(train)
     # the duplicated title is qualified with its parent, so both sections keep distinct questions
@@ -177,17 +196,18 @@ def test_accept_regexes_are_specific(raw):
     assert watch.search("run zig build --watch") and not watch.search("a stopwatch")
 
 
-def test_missing_sections_file_is_a_clear_error(tmp_path, capsys):
-    assert run_script("build_qa", "--zig-version", "0.14.0", "--out-root", str(tmp_path)) == 2
-    err = capsys.readouterr().err
+def test_missing_sections_file_is_a_clear_error(tmp_path):
+    proc = run_cli(tmp_path)
+    assert proc.returncode == 2
+    err = proc.stderr
     assert "release_notes_sections.jsonl not found" in err and "build_release_notes.py" in err
     assert not (tmp_path / "zig-0.14.0" / "qa_train.jsonl").exists()
 
 
-def test_bad_share_is_refused(raw, capsys):
-    with pytest.raises(SystemExit):
-        run(raw, "--heldout-share", "1.5")
-    assert "--heldout-share: must be a number in [0, 1)" in capsys.readouterr().err
+def test_bad_share_is_refused(raw):
+    proc = run_cli(raw, "--heldout-share", "1.5")
+    assert proc.returncode == 2
+    assert "--heldout-share: must be a number in [0, 1)" in proc.stderr
 
 
 def test_real_release_notes(built_014):
@@ -230,8 +250,8 @@ def fact_raw(tmp_path: Path) -> Path:
     return tmp_path / "facts"
 
 
-def fact_records(raw: Path, *extra: str) -> list[dict]:
-    return [r for r in run_all(raw, *extra)[0] if r["source"] == "qa-facts"]
+def fact_records(raw: Path, **settings: float) -> list[dict]:
+    return [r for r in run_all(raw, **settings)[0] if r["source"] == "qa-facts"]
 
 
 def asked(records: list[dict], term: str) -> list[dict]:
@@ -249,26 +269,8 @@ def test_a_sentence_with_two_terms_is_asked_from_both_sides(fact_raw):
     assert {r["direction"] for r in old} == {"old"} and {r["direction"] for r in new} == {"new"}
     assert all("std.DoublyLinkedList" in r["messages"][1]["content"] for r in old)  # asked old, answered new
     assert all("std.TailQueue" in r["messages"][1]["content"] for r in new)  # and the other way round
-    assert forms_used(old, build_qa.OLD_FORMS) and forms_used(new, build_qa.NEW_FORMS)
-    assert not forms_used(old, build_qa.NEW_FORMS) and not forms_used(new, build_qa.OLD_FORMS)
-
-
-def test_change_answers_other_side_first_leads_a_directional_question_s_answer_with_the_other_side(fact_raw):
-    default = {r["id"]: r for r in fact_records(fact_raw)}
-    led = {r["id"]: r for r in fact_records(fact_raw, "--change-answers", "other-side-first")}
-    assert default.keys() == led.keys()  # the same questions
-    for term, other in (("std.TailQueue", "`std.DoublyLinkedList`"), ("std.DoublyLinkedList", "`std.TailQueue`"),
-                        ("@setCold", "`@branchHint`"), ("@branchHint", "`@setCold`")):
-        records = asked(list(led.values()), term)
-        own = build_qa.OLD_FORMS + build_qa.NEW_FORMS + build_qa.RENAMED_OLD_FORMS + build_qa.RENAMED_NEW_FORMS
-        directional = [r for r in records if forms_used([r], own)]
-        assert directional and forms_used(records, build_qa.FACT_FORMS)  # both kinds of form asked
-        for r in records:
-            answer, before = r["messages"][1]["content"], default[r["id"]]["messages"][1]["content"]
-            # "What replaced `@setCold`?" is answered "`@branchHint`: The `@setCold` builtin has been removed …";
-            # "What is `@setCold` in Zig 0.14.0?" stays the sentence
-            assert answer == (f"{other}: {before}" if r in directional else before), (r["messages"][0], answer)
-    assert all(led[i] == r for i, r in default.items() if r["kind"] != "term")  # clozes and keywords as before
+    assert forms_used(old, OLD_FORMS) and forms_used(new, NEW_FORMS)
+    assert not forms_used(old, NEW_FORMS) and not forms_used(new, OLD_FORMS)
 
 
 def test_the_answer_states_the_fact_first_then_where_then_new_code_only(fact_raw):
@@ -307,27 +309,27 @@ def test_no_fact_question_names_its_section_title(fact_raw, raw):
             assert r["section"][-1].lower() not in q.lower(), r
 
 
-@pytest.mark.parametrize("phrasings", ["2", "4", "16"])
+@pytest.mark.parametrize("phrasings", [2, 4, 16])
 def test_phrasings_gives_that_many_distinct_questions_per_fact_and_term(raw, phrasings):
-    records = fact_records(raw, "--phrasings", phrasings)
+    records = fact_records(raw, phrasings=phrasings)
     per = Counter((r["fact"], r["term"]) for r in records if r["kind"] == "term")
-    assert per and set(per.values()) == {int(phrasings)}
+    assert per and set(per.values()) == {phrasings}
     clozes = Counter((r["fact"], r["term"]) for r in records if r["kind"] == "cloze")
-    assert clozes and max(clozes.values()) == int(phrasings) // 2
+    assert clozes and max(clozes.values()) == phrasings // 2
     assert len({r["messages"][0]["content"] for r in records}) == len(records)  # one question, one answer
 
 
 def test_fact_questions_are_seeded(fact_raw):
-    first = fact_records(fact_raw, "--seed", "5")
-    assert fact_records(fact_raw, "--seed", "5") == first
-    assert [r["messages"][0]["content"] for r in fact_records(fact_raw, "--seed", "6")] != [
+    first = fact_records(fact_raw, seed=5)
+    assert fact_records(fact_raw, seed=5) == first
+    assert [r["messages"][0]["content"] for r in fact_records(fact_raw, seed=6)] != [
         r["messages"][0]["content"] for r in first]
 
 
-def test_bad_phrasings_are_refused(raw, capsys):
-    with pytest.raises(SystemExit):
-        run(raw, "--phrasings", str(len(build_qa.FACT_FORMS) + 1))
-    assert "--phrasings: must be a whole number from 1 to" in capsys.readouterr().err
+def test_bad_phrasings_are_refused(raw):
+    proc = run_cli(raw, "--phrasings", str(len(FACT_FORMS) + 1))
+    assert proc.returncode == 2
+    assert "--phrasings: must be a whole number from 1 to" in proc.stderr
 
 
 @pytest.mark.parametrize("sentence, expected", [
@@ -342,7 +344,7 @@ def test_bad_phrasings_are_refused(raw, capsys):
     ("`h.Gone` was deleted.", {"h.Gone": "old"}),
 ])
 def test_directions_follow_where_the_sentence_turns(sentence, expected):
-    assert build_qa.directions(sentence, list(expected)) == expected
+    assert directions(sentence, list(expected)) == expected
 
 
 def test_a_term_of_many_topics_is_not_asked_but_one_topic_with_subsections_is():
@@ -350,7 +352,7 @@ def test_a_term_of_many_topics_is_not_asked_but_one_topic_with_subsections_is():
                        "parts of this release.\n", level=3) for n in "ABCD"]
     records += [section(["Removal", *(["Part"] * n)], f"### Part\n\nThe `@gone` builtin is removed, part {n} "
                         "of the story.\n", level=3) for n in range(1, 5)]
-    facts, stats = build_qa.build_facts(records, "0.14.0", 2, 0)
+    facts, stats = build_facts(records, "0.14.0", 2, 0)
     assert {r["term"] for r in facts if r["kind"] == "term"} == {"@gone"} and stats["facts"] == 8
     assert {r["term"] for r in facts if r["kind"] == "cloze"} >= {"std.everywhere"}  # asked for, not by name
 
@@ -367,7 +369,8 @@ def test_the_generator_never_reads_evals(fact_raw, tmp_path, monkeypatch):
     fact_records(fact_raw)
     recording[0] = False
     assert opened and not [p for p in opened if "evals" in Path(p).parts]
-    assert "evals" not in (Path(build_qa.__file__)).read_text(encoding="utf-8")
+    for module in [REPO / "scripts" / "build_qa.py", *(REPO / "ziglora" / "data" / "questions").glob("*.py")]:
+        assert "evals" not in module.read_text(encoding="utf-8"), module
 
 
 # sha256 of the template outputs of the real 0.14.0 notes with --seed 0, as they were before fact questions
@@ -381,7 +384,7 @@ TEMPLATE_SHA256 = {
 
 
 def test_real_template_outputs_are_unchanged(built_014):
-    run_all(built_014.parent, "--seed", "0")
+    run_all(built_014.parent, seed=0)
     lines = (built_014 / "qa_train.jsonl").read_bytes().splitlines(keepends=True)
     template = b"".join(line for line in lines if json.loads(line)["source"] == "qa")
     got = {f: hashlib.sha256((built_014 / f).read_bytes()).hexdigest() for f in ("qa_heldout.jsonl",
@@ -390,9 +393,9 @@ def test_real_template_outputs_are_unchanged(built_014):
     assert got == TEMPLATE_SHA256
 
 
-def test_real_fact_questions_cover_what_users_ask(built_014, capsys):
+def test_real_fact_questions_cover_what_users_ask(built_014):
     records = list(read_jsonl(built_014 / "release_notes_sections.jsonl"))
-    facts, stats = build_qa.build_facts(records, "0.14.0", 8, 0)
+    facts, stats = build_facts(records, "0.14.0", 8, 0)
     assert stats["facts"] >= 150 and stats["facts_with_two_terms"] >= 50
     assert stats["questions_old_to_new"] >= 200 and stats["questions_new_to_old"] >= 150
     by_term: dict[str, list[str]] = {}
@@ -409,9 +412,9 @@ def test_real_fact_questions_cover_what_users_ask(built_014, capsys):
     assert any("`std.Random`" in a for a in by_term["std.rand"])
     assert any("`std.rand`" in a for a in by_term["std.Random"])
     # every form of the pool is used somewhere
-    assert forms_used(facts, build_qa.FACT_FORMS) == set(build_qa.FACT_FORMS)
-    assert forms_used(facts, build_qa.OLD_FORMS) == set(build_qa.OLD_FORMS)
-    assert forms_used(facts, build_qa.NEW_FORMS) == set(build_qa.NEW_FORMS)
+    assert forms_used(facts, FACT_FORMS) == set(FACT_FORMS)
+    assert forms_used(facts, OLD_FORMS) == set(OLD_FORMS)
+    assert forms_used(facts, NEW_FORMS) == set(NEW_FORMS)
     # short answers: a fact and its code, never a whole section
     assert max(len(r["messages"][1]["content"]) for r in facts) < 2500
     # asked from the description too: "Which allocator is designed for ReleaseFast with multithreading?"; a count,
@@ -427,8 +430,8 @@ def test_real_fact_questions_cover_what_users_ask(built_014, capsys):
 def test_no_fact_form_is_a_template_form():
     """A fact question about a name that is also a section title (DebugAllocator) must not be word for word a
     held-out template question about that section."""
-    templates = {t.replace("{topic}", "{t}") for t in (*build_qa.SECTION_TEMPLATES, *build_qa.INTRO_TEMPLATES)}
-    forms = (*build_qa.FACT_FORMS, *build_qa.OLD_FORMS, *build_qa.NEW_FORMS)
+    templates = {t.replace("{topic}", "{t}") for t in (*SECTION_TEMPLATES, *INTRO_TEMPLATES)}
+    forms = (*FACT_FORMS, *OLD_FORMS, *NEW_FORMS)
     assert len(set(forms)) == len(forms) and not templates & set(forms)
 
 
@@ -456,7 +459,7 @@ KIND_FIXTURE = [
 
 @pytest.fixture
 def kind_facts() -> list[dict]:
-    return build_qa.build_facts(KIND_FIXTURE, "0.14.0", 8, 0)[0]
+    return build_facts(KIND_FIXTURE, "0.14.0", 8, 0)[0]
 
 
 def of_kind(records: list[dict], kind: str, answer_has: str) -> list[dict]:
@@ -475,21 +478,6 @@ def test_a_cloze_asks_for_a_name_from_what_the_sentence_says_of_it(kind_facts):
         assert r["messages"][1]["content"].startswith(
             "`std.heap.FastThreadAllocator`: The new `std.heap.FastThreadAllocator` is designed for")
     assert any("many threads" not in r["messages"][0]["content"] for r in asked_for)  # crops leave parts out
-
-
-def test_cloze_answers_sentence_is_the_control_without_the_value_first(raw):
-    default = {r["id"]: r["messages"][1]["content"] for r in fact_records(raw)}
-    control = {r["id"]: (r["kind"], r["term"], r["messages"][1]["content"])
-               for r in fact_records(raw, "--cloze-answers", "sentence")}
-    assert default.keys() == control.keys()  # the same questions
-    clozes = [(i, term, answer) for i, (kind, term, answer) in control.items() if kind == "cloze"]
-    assert clozes
-    for i, term, answer in clozes:
-        if answer.startswith(f"`{term}`"):  # a list item's name leads its sentence already: not led twice
-            assert default[i] == answer
-        else:
-            assert default[i] in (f"`{term}`: {answer}", f"{term}: {answer}"), default[i]
-    assert all(answer == default[i] for i, (kind, _, answer) in control.items() if kind != "cloze")
 
 
 def test_a_count_is_asked_with_how_many_and_a_list_of_names_is_no_fact(kind_facts):
@@ -527,16 +515,6 @@ def test_keyword_questions_name_a_few_of_the_rarer_words_of_their_fact(kind_fact
         words = re.split(r", | and ", next(g for g in named.groups() if g))
         assert 2 <= len(words) <= 3 and all(w in sentence for w in words), r["messages"][0]["content"]
         assert not {"the", "for", "that", "new"} & {w.lower() for w in words}
-
-
-def test_kinds_leave_a_kind_of_question_out_for_a_control_run(raw, capsys):
-    every = fact_records(raw)
-    without = fact_records(raw, "--kinds", "term,keywords")
-    assert {r["kind"] for r in every} == set(build_qa.KINDS) and {r["kind"] for r in without} == {"term", "keywords"}
-    assert without == [r for r in every if r["kind"] != "cloze"]  # the other questions unchanged
-    with pytest.raises(SystemExit):
-        run(raw, "--kinds", "term,riddles")
-    assert "--kinds: must be some of term,cloze,keywords" in capsys.readouterr().err
 
 
 def test_a_title_that_states_a_change_is_a_fact(kind_facts):

@@ -70,7 +70,7 @@ def test_cached_rerun_does_no_network_io_and_rewrites_nothing(tmp_path, monkeypa
     with serve(shared_dir() / "zig-mirror") as site:
         monkeypatch.setenv("ZIG_SITE_URL", f"{site.url}/ziglang.org")
         for script in scripts:
-            assert run_script(script, "--out-root", str(tmp_path)) == 0
+            assert run_script(script, "--out-root", str(tmp_path)).returncode == 0
     # the server is gone now: any request would fail the run
     release = tmp_path / "zig-0.14.0"
     # As validate_examples.py leaves the examples: each record with its `validation`, the owner's record updated.
@@ -79,26 +79,28 @@ def test_cached_rerun_does_no_network_io_and_rewrites_nothing(tmp_path, monkeypa
         write_jsonl(path, [{**r, "validation": {"status": "ok", "reason": "output matches", "seconds": 0.5}}
                            for r in read_jsonl(path)])
     refresh_outputs(release, examples)
-    assert run_script("write_manifest", "--out-root", str(tmp_path)) == 0
+    assert run_script("write_manifest", "--out-root", str(tmp_path)).returncode == 0
     before = {p: p.stat().st_mtime_ns for p in release.rglob("*") if p.is_file()}
     assert len(before) == 15  # 3 sources and the URLs they came from, 6 outputs, 2 stage records, manifest.json
     for script in scripts:
-        assert run_script(script, "--out-root", str(tmp_path)) == 0
+        assert run_script(script, "--out-root", str(tmp_path)).returncode == 0
     assert {p: p.stat().st_mtime_ns for p in release.rglob("*") if p.is_file()} == before
 
 
-def test_unknown_release_lists_what_index_json_knows(mirror_env, tmp_path, capsys):
+def test_unknown_release_lists_what_index_json_knows(mirror_env, tmp_path):
     # 0.16.0 is in our version table but not in the mirror's index.json
-    assert run_script("build_langref", "--zig-version", "0.16.0", "--out-root", str(tmp_path)) == 2
-    err = capsys.readouterr().err
+    proc = run_script("build_langref", "--zig-version", "0.16.0", "--out-root", str(tmp_path))
+    assert proc.returncode == 2
+    err = proc.stderr
     assert "Zig 0.16.0 is not a release on" in err and "0.15.2, 0.15.1, 0.14.1, 0.14.0, 0.13.0" in err
     assert not (tmp_path / "zig-0.16.0" / "langref.md").exists()
 
 
-def test_master_is_not_a_release(mirror_env, tmp_path, capsys):
+def test_master_is_not_a_release(mirror_env, tmp_path):
     # index.json lists master (a moving development build); releases the table lacks are test_latest.py's
-    assert run_script("build_langref", "--zig-version", "master", "--out-root", str(tmp_path)) == 2
-    assert "Zig master is not a release on" in capsys.readouterr().err
+    proc = run_script("build_langref", "--zig-version", "master", "--out-root", str(tmp_path))
+    assert proc.returncode == 2
+    assert "Zig master is not a release on" in proc.stderr
     assert not (tmp_path / "zig-master" / "langref.md").exists()
 
 
@@ -106,11 +108,11 @@ def test_cached_index_without_the_release_is_fetched_again(mirror_env, tmp_path)
     sources = tmp_path / "zig-0.14.0" / "sources"
     sources.mkdir(parents=True)
     (sources / "index.json").write_text('{"0.13.0": {}}')  # an old copy from before 0.14.0 was published
-    assert run_script("build_langref", "--out-root", str(tmp_path)) == 0
+    assert run_script("build_langref", "--out-root", str(tmp_path)).returncode == 0
     assert "0.14.0" in json.loads((sources / "index.json").read_text())
 
 
-def test_page_without_structure_is_an_error_naming_the_url(tmp_path, monkeypatch, capsys):
+def test_page_without_structure_is_an_error_naming_the_url(tmp_path, monkeypatch):
     site_root = tmp_path / "site"
     (site_root / "download").mkdir(parents=True)
     (site_root / "download" / "index.json").write_text('{"0.14.0": {}}')
@@ -119,15 +121,16 @@ def test_page_without_structure_is_an_error_naming_the_url(tmp_path, monkeypatch
     out = tmp_path / "raw"
     with serve(site_root) as site:
         monkeypatch.setenv("ZIG_SITE_URL", site.url)
-        assert run_script("build_langref", "--out-root", str(out)) == 2
-    err = capsys.readouterr().err
+        proc = run_script("build_langref", "--out-root", str(out))
+    assert proc.returncode == 2
+    err = proc.stderr
     assert f"{site.url}/documentation/0.14.0/: no section headings" in err
     release = out / "zig-0.14.0"
     assert sorted(p.name for p in release.iterdir()) == ["sources"]  # no outputs, no stage record
     assert not (release / "sources" / "langref.html").exists()  # the bad page is not trusted next time
 
 
-def test_page_without_examples_is_an_error(tmp_path, monkeypatch, capsys):
+def test_page_without_examples_is_an_error(tmp_path, monkeypatch):
     site_root = tmp_path / "site"
     (site_root / "download").mkdir(parents=True)
     (site_root / "download" / "index.json").write_text('{"0.14.0": {}}')
@@ -135,12 +138,13 @@ def test_page_without_examples_is_an_error(tmp_path, monkeypatch, capsys):
     (site_root / "documentation" / "0.14.0" / "index.html").write_text('<body><h2 id="A">A</h2><p>text</p></body>')
     with serve(site_root) as site:
         monkeypatch.setenv("ZIG_SITE_URL", site.url)
-        assert run_script("build_langref", "--out-root", str(tmp_path / "raw")) == 2
-    assert "no code examples" in capsys.readouterr().err
+        proc = run_script("build_langref", "--out-root", str(tmp_path / "raw"))
+    assert proc.returncode == 2
+    assert "no code examples" in proc.stderr
     assert not (tmp_path / "raw" / "zig-0.14.0" / "langref_sections.jsonl").exists()
 
 
-def test_non_utf8_page_is_built_and_reported(tmp_path, monkeypatch, capsys):
+def test_non_utf8_page_is_built_and_reported(tmp_path, monkeypatch):
     site_root = tmp_path / "site"
     (site_root / "download").mkdir(parents=True)
     (site_root / "download" / "index.json").write_text('{"0.14.0": {}}')
@@ -150,8 +154,9 @@ def test_non_utf8_page_is_built_and_reported(tmp_path, monkeypatch, capsys):
     (site_root / "documentation" / "0.14.0" / "index.html").write_bytes(page.encode("latin-1"))
     with serve(site_root) as site:
         monkeypatch.setenv("ZIG_SITE_URL", site.url)
-        assert run_script("build_langref", "--out-root", str(tmp_path / "raw")) == 0
-    assert "1 byte(s) are not UTF-8" in capsys.readouterr().err
+        proc = run_script("build_langref", "--out-root", str(tmp_path / "raw"))
+    assert proc.returncode == 0, proc.stderr
+    assert "1 byte(s) are not UTF-8" in proc.stderr
     release = tmp_path / "raw" / "zig-0.14.0"
     assert next(read_jsonl(release / "langref_sections.jsonl"))["title_path"] == ["Caf\ufffd"]
     stage = json.loads((release / "stages" / "build_langref.json").read_text())

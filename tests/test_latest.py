@@ -119,14 +119,16 @@ def test_latest_is_the_highest_version_never_master(site, tmp_path):
     assert proc.returncode == 0 and proc.stdout == f"{DEFAULT_VERSION}\n"
 
 
-def test_scripts_take_latest_and_a_named_unknown_release(site, tmp_path, capsys):
+def test_scripts_take_latest_and_a_named_unknown_release(site, tmp_path):
     out = tmp_path / "raw"
-    assert run_script("build_langref", "--zig-version", "latest", "--out-root", str(out)) == 0
-    assert f"Zig latest = {NEWEST}" in capsys.readouterr().err
+    proc = run_script("build_langref", "--zig-version", "latest", "--out-root", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert f"Zig latest = {NEWEST}" in proc.stderr
     assert len(list(read_jsonl(out / f"zig-{NEWEST}" / "langref_sections.jsonl"))) == 3
-    assert run_script("build_release_notes", "--zig-version", NEWEST, "--out-root", str(out),
-                      "--notes-version", "0.18.1") == 0
-    assert "notes_version = 0.18.1 (given on the command line)" in capsys.readouterr().out
+    proc = run_script("build_release_notes", "--zig-version", NEWEST, "--out-root", str(out),
+                      "--notes-version", "0.18.1")
+    assert proc.returncode == 0, proc.stderr
+    assert "notes_version = 0.18.1 (given on the command line)" in proc.stdout
 
 
 def test_pins_come_from_flag_then_environment_then_table_then_derivation(site, monkeypatch):
@@ -172,10 +174,11 @@ def test_an_unreachable_probe_is_an_error_not_a_fallback(monkeypatch):
         resolve_pin(NEWEST, "cookbook_branch")
 
 
-def test_a_compiler_pypi_lacks_is_a_clear_error(tmp_path, capsys, monkeypatch):
+def test_a_compiler_pypi_lacks_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.delenv("ZIGLORA_COMPILER", raising=False)
-    assert run_script("build_stdlib", "--zig-version", "0.13.5", "--out-root", str(tmp_path)) == 2
-    err = capsys.readouterr().err
+    proc = run_script("build_stdlib", "--zig-version", "0.13.5", "--out-root", str(tmp_path))
+    assert proc.returncode == 2
+    err = proc.stderr
     assert "could not install the compiler for Zig 0.13.5 from PyPI (ziglang==0.13.5)" in err
     assert re.search(r"Available versions: .*0\.14\.0", err) and "--compiler or $ZIGLORA_COMPILER" in err
     assert not (tmp_path / "zig-0.13.5" / "stdlib.jsonl").exists()

@@ -12,9 +12,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_script
+from conftest import REPO
 
 from ziglora.common.io import read_jsonl
+from ziglora.data.questions.build import build_qa
 from ziglora.evaluate.questions import fact_passes, load_facts
 
 EVALS = REPO / "evals"
@@ -109,7 +110,7 @@ def test_generator_never_sees_natural_questions(release: str, built: Path, tmp_p
     out = tmp_path / built.name
     out.mkdir()
     shutil.copy(built / "release_notes_sections.jsonl", out)
-    assert run_script("build_qa", "--zig-version", release, "--out-root", str(tmp_path)) == 0
+    build_qa(release, tmp_path)
     produced = []
     for name in ("qa_train.jsonl", "qa_heldout.jsonl", "qa_recall.jsonl"):
         for rec in read_jsonl(out / name):

@@ -56,7 +56,7 @@ def test_builds_0_15_1_from_its_own_site(tmp_path, monkeypatch):
     with serve(tmp_path / "site") as site:
         monkeypatch.setenv("ZIG_SITE_URL", site.url)
         for script in ("build_langref", "build_release_notes", "write_manifest"):
-            assert run_script(script, "--zig-version", "0.15.1", "--out-root", str(out)) == 0
+            assert run_script(script, "--zig-version", "0.15.1", "--out-root", str(out)).returncode == 0
     release = out / "zig-0.15.1"
     sections = list(read_jsonl(release / "langref_sections.jsonl"))
     assert [s["title_path"] for s in sections] == [["Writers"], ["Writers", "Writer Interface"], ["Errors"]]
