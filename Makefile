@@ -51,7 +51,8 @@ $(AIDER_VENV)/.stamp:
 	touch $@
 
 # Serve an adapter: `make serve ADAPTER=qwen3-zig-lora` (GPU: `vllm serve` from your environment;
-# no GPU: vLLM's CPU build from .venv-vllm). scripts/serve.py --help explains the settings.
+# no GPU: vLLM's CPU build from .venv-vllm). A built-in base model (smollm2-135m) is converted first where this
+# machine lacks it. scripts/serve.py --help explains the settings.
 SERVE_DEPS := $(if $(HAVE_GPU),,$(VLLM_VENV)/.stamp)
 serve: setup $(SERVE_DEPS)
 	$(PY) scripts/serve.py $(ADAPTER)
