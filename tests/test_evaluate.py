@@ -289,6 +289,25 @@ def test_endpoint_down_is_a_clear_error(tmp_path, facts_file):
     assert not (tmp_path / "r" / "eval_report.json").exists()
 
 
+def test_bad_input_is_a_one_line_error_and_exit_status_2(tmp_path, facts_file):
+    unknown = run_evaluate(tmp_path, {}, "--answers", "reference", "--suites", "facts,quiz",
+                           "--output", str(tmp_path / "r"))
+    assert unknown.returncode == 2
+    assert unknown.stderr.splitlines() == ["error: unknown suite(s) ['quiz']: choose from facts, exercism, aider"]
+    no_facts = run_evaluate(tmp_path, {}, "--answers", "reference", "--suites", "facts", "--zig-version", "0.14.0",
+                            "--output", str(tmp_path / "r"))
+    assert no_facts.returncode == 2
+    assert no_facts.stderr.splitlines() == ["error: raw_data/zig-0.14.0/qa_heldout.jsonl: no facts file; build it with "
+                                            "scripts/build_qa.py (make data) or pass --facts"]
+    with StandIn(lambda model, messages: "", ["base", "lora"], parents={"lora": "base"}) as server:
+        absent = run_evaluate(tmp_path, {}, "--base-url", server.url, "--models", "lora,other", "--suites", "facts",
+                              "--facts", str(facts_file), "--output", str(tmp_path / "r"))
+    assert absent.returncode == 2
+    assert absent.stderr.splitlines() == [f"error: {server.url} does not serve ['other']; it serves ['base', 'lora']. "
+                                          "Pass --models with names from that list."]
+    assert not (tmp_path / "r").exists()
+
+
 # ---------------------------------------------------------------- facts: splits, open book, what is kept
 
 

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from ziglora.evaluate.exercism_track import Exercise, load_exercises
-from ziglora.evaluate.harness import Context, Outcome, Suite, safe_name
+from ziglora.evaluate.harness import Context, EvalInputError, Outcome, Suite, safe_name
 from ziglora.evaluate.sandbox import RunResult, run_zig_test
 from ziglora.evaluate.standin import StandIn
 
@@ -94,7 +94,7 @@ class AiderSuite(Suite):
 
     def load(self, ctx: Context) -> tuple[list[Exercise], int]:
         if not ctx.args.aider.is_file():
-            raise SystemExit(f"{ctx.args.aider}: no Aider there; install it with `make .venv-aider/.stamp`")
+            raise EvalInputError(f"{ctx.args.aider}: no Aider there; install it with `make .venv-aider/.stamp`")
         exercises, incomplete = load_exercises(ctx.zig_version, ctx.data_dir, ctx.args.exercism_archive,
                                                 ctx.args.exercism_ref)
         ctx.zig  # noqa: B018 - install the compiler once, before the tasks run in parallel
@@ -113,7 +113,8 @@ class AiderSuite(Suite):
             for name in (".aider.model.settings.yaml", ".aider.model.metadata.json"):
                 text = (REPO / name).read_text(encoding="utf-8")
                 if SETTINGS_MODEL not in text:
-                    raise SystemExit(f"{REPO / name}: no entry for {SETTINGS_MODEL} to apply to the evaluated models")
+                    raise EvalInputError(f"{REPO / name}: no entry for {SETTINGS_MODEL} to apply to the evaluated "
+                                         "models")
                 text = text.replace(SETTINGS_MODEL, f"hosted_vllm/{model}")
                 if name.endswith(".yaml"):
                     # --max-tokens caps each reply as in the other suites; without it the server lets a model that
