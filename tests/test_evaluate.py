@@ -369,10 +369,10 @@ def test_a_suite_is_one_module(tmp_path, monkeypatch):
 
 
 def test_one_served_model_is_asked_at_a_time(tmp_path):
-    """vLLM on CPU applied the adapter to base-model requests batched beside adapter requests (docs/RESULTS.md,
-    fifth run: 6 of 16 base answers were the base model's own when mixed), so evaluate.py never has requests for
-    two models in flight together; within one model it still asks --concurrency at once. The stand-in holds each
-    request a moment, so that requests sent together are in flight together."""
+    """vLLM on CPU applied the adapter to base-model requests batched beside adapter requests (docs/RESULTS.md),
+    so evaluate.py never has requests for two models in flight together; within one model it still asks
+    --concurrency at once. The stand-in holds each request a moment, so that requests sent together are in flight
+    together."""
     facts = tmp_path / "facts.jsonl"  # 10 questions: not whole waves of 4, so the pooled order would overlap
     facts.write_text("".join(json.dumps({"q": f"Question {i}?", "accept": "yes"}) + "\n" for i in range(10)))
     in_flight: dict[str, int] = {}

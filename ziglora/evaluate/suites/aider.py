@@ -47,10 +47,9 @@ TOKEN_LIMIT = "has hit a token limit!"
 EVERY_MODEL = "aider/extra_params"
 TEST_OUTPUT_CHARS = 6000  # the tail of the test output the second try sees: the failures come last
 # Aider summarizes a chat history longer than 1/16 of the context (at least 1,024, at most 8,192 tokens) with the
-# weak model, here the model under test: at our 16k context the second try would see that summary instead of its
-# first chat (it did in 34 of 120 second tries of the 0.14.0 SmolLM2 run, each summary an unlogged request of up to
-# --max-tokens). Aider's benchmark runs both tries in one session with large-context models, whose threshold is
-# the 8,192 ceiling: that keeps an exercise's first chat whole.
+# weak model, here the model under test: at our 16k context the second try would see that summary (an unlogged
+# request of up to --max-tokens) instead of its first chat. Aider's benchmark runs both tries in one session with
+# large-context models, whose threshold is the 8,192 ceiling: that keeps an exercise's first chat whole.
 CHAT_HISTORY_TOKENS = 8192
 
 
