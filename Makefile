@@ -51,7 +51,8 @@ $(AIDER_VENV)/.stamp:
 	touch $@
 
 # Serve an adapter: `make serve ADAPTER=qwen3-zig-lora` (GPU: `vllm serve` from your environment;
-# no GPU: vLLM's CPU build from .venv-vllm). scripts/serve.py --help explains the settings.
+# no GPU: vLLM's CPU build from .venv-vllm). A built-in base model (smollm2-135m) is converted first where this
+# machine lacks it. scripts/serve.py --help explains the settings.
 SERVE_DEPS := $(if $(HAVE_GPU),,$(VLLM_VENV)/.stamp)
 serve: setup $(SERVE_DEPS)
 	$(PY) scripts/serve.py $(ADAPTER)
@@ -110,8 +111,8 @@ data: setup
 train: setup
 	$(PY) train_lora.py --model $(MODEL) --data $(DATA) --output $(ADAPTER) $(if $(RECIPE),--config $(RECIPE))
 
-# docs/RESULTS.md's run in one command, issue 11's proof: `make train MODEL=smollm2-135m` with no recipe (trained
-# until the dev facts are known; minutes on one GPU, many hours on a CPU), then vLLM on CPU serves base + adapter and
+# docs/RESULTS.md's run in one command: `make train MODEL=smollm2-135m` with no recipe (trained until the dev facts
+# are known; quick on a GPU, slow on a CPU), then vLLM on CPU serves base + adapter and
 # evaluate.py asks the release's natural test questions (with the open-book row), the template held-out questions
 # and the retain set: reports in $(FACTS_OUT)-natural/, -heldout/ and -retain/. The server stops at the end.
 # FACTS_DRY=1 prints the commands only (the release each one names can be checked without a model).

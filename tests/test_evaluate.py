@@ -289,6 +289,25 @@ def test_endpoint_down_is_a_clear_error(tmp_path, facts_file):
     assert not (tmp_path / "r" / "eval_report.json").exists()
 
 
+def test_bad_input_is_a_one_line_error_and_exit_status_2(tmp_path, facts_file):
+    unknown = run_evaluate(tmp_path, {}, "--answers", "reference", "--suites", "facts,quiz",
+                           "--output", str(tmp_path / "r"))
+    assert unknown.returncode == 2
+    assert unknown.stderr.splitlines() == ["error: unknown suite(s) ['quiz']: choose from facts, exercism, aider"]
+    no_facts = run_evaluate(tmp_path, {}, "--answers", "reference", "--suites", "facts", "--zig-version", "0.14.0",
+                            "--output", str(tmp_path / "r"))
+    assert no_facts.returncode == 2
+    assert no_facts.stderr.splitlines() == ["error: raw_data/zig-0.14.0/qa_heldout.jsonl: no facts file; build it with "
+                                            "scripts/build_qa.py (make data) or pass --facts"]
+    with StandIn(lambda model, messages: "", ["base", "lora"], parents={"lora": "base"}) as server:
+        absent = run_evaluate(tmp_path, {}, "--base-url", server.url, "--models", "lora,other", "--suites", "facts",
+                              "--facts", str(facts_file), "--output", str(tmp_path / "r"))
+    assert absent.returncode == 2
+    assert absent.stderr.splitlines() == [f"error: {server.url} does not serve ['other']; it serves ['base', 'lora']. "
+                                          "Pass --models with names from that list."]
+    assert not (tmp_path / "r").exists()
+
+
 # ---------------------------------------------------------------- facts: splits, open book, what is kept
 
 
@@ -350,10 +369,10 @@ def test_a_suite_is_one_module(tmp_path, monkeypatch):
 
 
 def test_one_served_model_is_asked_at_a_time(tmp_path):
-    """vLLM on CPU applied the adapter to base-model requests batched beside adapter requests (docs/RESULTS.md,
-    fifth run: 6 of 16 base answers were the base model's own when mixed), so evaluate.py never has requests for
-    two models in flight together; within one model it still asks --concurrency at once. The stand-in holds each
-    request a moment, so that requests sent together are in flight together."""
+    """vLLM on CPU applied the adapter to base-model requests batched beside adapter requests (docs/RESULTS.md),
+    so evaluate.py never has requests for two models in flight together; within one model it still asks
+    --concurrency at once. The stand-in holds each request a moment, so that requests sent together are in flight
+    together."""
     facts = tmp_path / "facts.jsonl"  # 10 questions: not whole waves of 4, so the pooled order would overlap
     facts.write_text("".join(json.dumps({"q": f"Question {i}?", "accept": "yes"}) + "\n" for i in range(10)))
     in_flight: dict[str, int] = {}

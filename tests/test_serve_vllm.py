@@ -47,8 +47,6 @@ def write_adapter_config(path: Path, **fields) -> Path:
 def test_built_in_base_is_served_from_its_converted_copy_under_its_name(tmp_path):
     adapter = write_adapter_config(tmp_path / "a", base_model_name_or_path="smollm2-135m")
     cache = {"ZIGLORA_CACHE": str(tmp_path / "cache")}
-    missing = serve_dry_run(str(adapter), "--device", "cpu", env=cache)
-    assert missing.returncode == 2 and "not converted yet" in missing.stderr
     converted = tmp_path / "cache" / "models" / "smollm2-135m"
     converted.mkdir(parents=True)
     (converted / "config.json").write_text(json.dumps({"max_position_embeddings": 8192}))  # SmolLM2-135M's
@@ -62,6 +60,33 @@ def test_built_in_base_is_served_from_its_converted_copy_under_its_name(tmp_path
     assert "--max-model-len 16384 is above smollm2-135m's max_position_embeddings (8192)" in proc.stderr
     shorter = shlex.split(serve_dry_run(str(adapter), "--device", "cpu", "--max-model-len", "2048", env=cache).stdout)
     assert shorter[shorter.index("--max-model-len") + 1] == "2048"
+
+
+def test_a_fresh_clone_serves_the_adapter_it_ships(tmp_path):
+    """The committed adapter names the built-in base; a machine that has not converted it yet converts it once,
+    on stdout only the command."""
+    committed = REPO / "results" / "smollm2-135m-zig-0.14.0" / "adapter"
+    cache = {"ZIGLORA_CACHE": str(tmp_path / "cache")}
+    converted = tmp_path / "cache" / "models" / "smollm2-135m"
+    first = serve_dry_run(str(committed), "--device", "cpu", env=cache)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "converting" in first.stderr and (converted / "config.json").is_file()
+    [line] = first.stdout.splitlines()
+    words = shlex.split(line)
+    assert words[words.index("--model") + 1] == str(converted)
+    assert words[words.index("--served-model-name") + 1] == "smollm2-135m"
+    again = serve_dry_run(str(committed), "--device", "cpu", env=cache)
+    assert again.returncode == 0 and again.stdout == first.stdout
+    assert "converting" not in again.stderr  # once
+
+
+def test_help_and_a_missing_adapter_on_the_command_line(tmp_path):
+    shown = subprocess.run([sys.executable, str(SERVE), "--help"], capture_output=True, text=True)
+    assert shown.returncode == 0 and shown.stdout.startswith("usage:") and "--dry-run" in shown.stdout
+    proc = serve_dry_run(str(tmp_path / "nowhere"))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [f"error: {tmp_path / 'nowhere'}: no adapter_config.json; pass the directory "
+                                        "train_lora.py wrote"]
 
 
 @pytest.mark.parametrize("r, limit", [(4, 8), (16, 16), (24, 32), (300, 320)])

@@ -1,5 +1,5 @@
 """One trained adapter and one vLLM CPU server per test session, shared by test_serve_vllm.py and
-test_aider.py (the server takes ~1.5 min to start on 2 cores, so starting it once matters). Not a conftest:
+test_aider.py (starting the server is the slowest step of these tests, so it happens once). Not a conftest:
 the fixtures that use these live in the test files; this module trains, starts, waits for and stops."""
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import requests
 
 REPO = Path(__file__).resolve().parents[1]
 VLLM_PYTHON = REPO / ".venv-vllm" / "bin" / "python"
-START_TIMEOUT_S = 900  # a cold start on a busy 2-core machine; measured ~100 s when idle
+START_TIMEOUT_S = 900  # a cold start on a machine busy with other work
 
 
 @dataclass
@@ -83,7 +83,7 @@ def vllm_server(model_dir: Path, adapter_dir: Path, log_dir: Path) -> Server:
     log = log_dir / "vllm.log"
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}  # GiB; the default takes a share of all memory
     # The random tiny model seldom emits EOS: cap every answer server-side, or a request without
-    # max_tokens (Aider sends none) generates ~1.5k tokens of noise on 2 CPU cores.
+    # max_tokens (Aider sends none) generates noise up to the whole context.
     cmd = [sys.executable, str(REPO / "scripts" / "serve.py"), str(adapter_dir),
            "--device", "cpu", "--port", str(port), "--max-model-len", "2048", "--", "--max-num-seqs", "4",
            "--override-generation-config", '{"max_new_tokens": 64}']

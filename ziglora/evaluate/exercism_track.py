@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ziglora.common.archive import read_text_members
 from ziglora.common.net import DownloadError, download
+from ziglora.evaluate.harness import EvalInputError
 from ziglora.release.versions import exercism_url, resolve_pin
 
 
@@ -64,8 +65,8 @@ def load_exercises(zig_version: str, data_dir: Path, archive: Path | None,
         try:
             download(exercism_url(pin.value), archive)  # cached: a whole file, fetched once
         except DownloadError as e:
-            raise SystemExit(f"{e}\nPass a local copy of the track with --exercism-archive FILE.") from None
+            raise EvalInputError(f"{e}\nPass a local copy of the track with --exercism-archive FILE.") from None
     exercises, incomplete = exercises_from_members(read_text_members(str(archive), (".zig", ".md")))
     if not exercises:
-        raise SystemExit(f"{archive}: no exercism exercise found (expected exercises/practice/<slug>/...)")
+        raise EvalInputError(f"{archive}: no exercism exercise found (expected exercises/practice/<slug>/...)")
     return exercises, incomplete

@@ -1,7 +1,7 @@
 """What every evaluation suite shares: the chat client, one task's outcome, the run's context, the Suite contract.
 
 A suite (one module in ziglora/evaluate/suites/) declares its own options, loads its tasks, asks and judges one task for
-one model, and sums its outcomes up in a row note; scripts/evaluate.py runs whatever suites are registered.
+one model, and sums its outcomes up in a row note; ziglora/evaluate/run.py runs whatever suites are registered.
 """
 from __future__ import annotations
 
@@ -22,6 +22,11 @@ from ziglora.serve.contract import THINKING_OFF
 
 class EndpointDown(RuntimeError):
     pass
+
+
+class EvalInputError(ValueError):
+    """An input the run needs is missing or unusable (a facts file, the exercism track, Aider, a model name): the
+    run stops before it asks anything, with this message."""
 
 
 class RequestRejected(RuntimeError):
@@ -133,7 +138,7 @@ class Suite:
         return {}
 
     def load(self, ctx: Context) -> tuple[list[Any], int]:
-        """(the tasks, how many were skipped as incomplete). Fails with SystemExit when its input is missing."""
+        """(the tasks, how many were skipped as incomplete). Raises EvalInputError when its input is missing."""
         raise NotImplementedError
 
     def work(self, ctx: Context, models: list[str], tasks: list[Any]) -> list[tuple[str, Any]]:

@@ -42,8 +42,8 @@ def load_facts(path: Path, split: str | None = None) -> list[FactTask]:
 
 def framed(question: str, zig_version: str | None) -> str:
     """`question` in the frame every fact question is asked in; `zig_version` None for a question not about the
-    release. A retain question (general knowledge, arithmetic) is asked without the release: with it, base SmolLM2
-    drifted into Zig-flavoured stories on general questions (46 of 80 kept)."""
+    release. A retain question (general knowledge, arithmetic) is asked without the release: with it, a small base
+    model drifts into Zig-flavoured stories on general questions."""
     about = f" about Zig {zig_version}" if zig_version else ""
     return f"Answer this question{about} briefly and precisely.\n\n{question}"
 

@@ -3,9 +3,8 @@
 `zig test` does two things: the compiler builds a test binary, then that binary runs. The compiler is the
 release's own, trusted program; model-written code reaches it only as comptime code, which cannot make system
 calls. So the compiler runs outside the sandbox with the shared Zig global cache (a cache inside each run's
-temporary directory would rebuild the standard library's part for every exercise: measured on the busy 2-core
-machine, compiling a small exercise's tests took 63 s with an empty global cache against 18-23 s with a warm
-one), under the time limit. Only the test binary, the model's program, runs inside the sandbox:
+temporary directory would rebuild the standard library's part for every exercise, several times the work of a
+warm cache), under the time limit. Only the test binary, the model's program, runs inside the sandbox:
 - bubblewrap (Debian `bubblewrap`): new user, PID, IPC, UTS and network namespaces (the new network namespace
   has only a loopback of its own: the host's 127.0.0.1 and every other address are unreachable), the whole
   filesystem read-only except the program's own temporary directory, a private /dev and /proc, the environment

@@ -1,5 +1,5 @@
 """The serving contract: what an adapter must be for vLLM to serve it, and how it is asked. One place for the rules
-that training (which checks the adapter it writes), scripts/serve.py (which starts vLLM) and evaluation share.
+that training (which checks the adapter it writes), ziglora/serve/vllm.py (which starts vLLM) and evaluation share.
 Light on imports: train_lora.py reads it before torch loads."""
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ SERVED_NAME = "ziglora"  # the adapter's model name on the server (/v1/models, A
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's --max-lora-rank accepts only these
 # vLLM serves LoRA on linear projections only: no embeddings or lm_head (modules_to_save is refused).
 LORA_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-# Chat data is rendered with thinking off, so serving and every client must use the same setting (DESIGN.md).
+# Training renders chat data with thinking off: serving and every client use the same setting, or the model is
+# asked in a template it was not trained on.
 THINKING_OFF = {"enable_thinking": False}
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 

@@ -1,6 +1,6 @@
 """The evaluation suites: each module here defines SUITE, an instance of ziglora.evaluate.harness.Suite.
 
-Adding a suite is adding a module; scripts/evaluate.py finds it here.
+Adding a suite is adding a module; ziglora/evaluate/run.py finds it here.
 """
 from __future__ import annotations
 

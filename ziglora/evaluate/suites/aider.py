@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from ziglora.evaluate.exercism_track import Exercise, load_exercises
-from ziglora.evaluate.harness import Context, Outcome, Suite, safe_name
+from ziglora.evaluate.harness import Context, EvalInputError, Outcome, Suite, safe_name
 from ziglora.evaluate.sandbox import RunResult, run_zig_test
 from ziglora.evaluate.standin import StandIn
 
@@ -47,10 +47,9 @@ TOKEN_LIMIT = "has hit a token limit!"
 EVERY_MODEL = "aider/extra_params"
 TEST_OUTPUT_CHARS = 6000  # the tail of the test output the second try sees: the failures come last
 # Aider summarizes a chat history longer than 1/16 of the context (at least 1,024, at most 8,192 tokens) with the
-# weak model, here the model under test: at our 16k context the second try would see that summary instead of its
-# first chat (it did in 34 of 120 second tries of the 0.14.0 SmolLM2 run, each summary an unlogged request of up to
-# --max-tokens). Aider's benchmark runs both tries in one session with large-context models, whose threshold is
-# the 8,192 ceiling: that keeps an exercise's first chat whole.
+# weak model, here the model under test: at our 16k context the second try would see that summary (an unlogged
+# request of up to --max-tokens) instead of its first chat. Aider's benchmark runs both tries in one session with
+# large-context models, whose threshold is the 8,192 ceiling: that keeps an exercise's first chat whole.
 CHAT_HISTORY_TOKENS = 8192
 
 
@@ -94,7 +93,7 @@ class AiderSuite(Suite):
 
     def load(self, ctx: Context) -> tuple[list[Exercise], int]:
         if not ctx.args.aider.is_file():
-            raise SystemExit(f"{ctx.args.aider}: no Aider there; install it with `make .venv-aider/.stamp`")
+            raise EvalInputError(f"{ctx.args.aider}: no Aider there; install it with `make .venv-aider/.stamp`")
         exercises, incomplete = load_exercises(ctx.zig_version, ctx.data_dir, ctx.args.exercism_archive,
                                                 ctx.args.exercism_ref)
         ctx.zig  # noqa: B018 - install the compiler once, before the tasks run in parallel
@@ -113,7 +112,8 @@ class AiderSuite(Suite):
             for name in (".aider.model.settings.yaml", ".aider.model.metadata.json"):
                 text = (REPO / name).read_text(encoding="utf-8")
                 if SETTINGS_MODEL not in text:
-                    raise SystemExit(f"{REPO / name}: no entry for {SETTINGS_MODEL} to apply to the evaluated models")
+                    raise EvalInputError(f"{REPO / name}: no entry for {SETTINGS_MODEL} to apply to the evaluated "
+                                         "models")
                 text = text.replace(SETTINGS_MODEL, f"hosted_vllm/{model}")
                 if name.endswith(".yaml"):
                     # --max-tokens caps each reply as in the other suites; without it the server lets a model that

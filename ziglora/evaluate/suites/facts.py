@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ziglora.common.io import read_jsonl
-from ziglora.evaluate.harness import Context, Outcome, RequestRejected, Suite
+from ziglora.evaluate.harness import Context, EvalInputError, Outcome, RequestRejected, Suite
 from ziglora.evaluate.questions import FactTask, fact_passes, fact_prompt, load_facts
 
 OPEN_BOOK = " (open book)"
@@ -37,12 +37,13 @@ class FactsSuite(Suite):
     def load(self, ctx: Context) -> tuple[list[FactTask], int]:
         path = ctx.args.facts or ctx.data_dir / "qa_heldout.jsonl"
         if not path.is_file():
-            raise SystemExit(f"{path}: no facts file; build it with scripts/build_qa.py (make data) or pass --facts")
+            raise EvalInputError(f"{path}: no facts file; build it with scripts/build_qa.py (make data) or pass "
+                                 "--facts")
         self.sections: dict[tuple[str, ...], str] = {}
         if ctx.args.open_book:
             notes = ctx.data_dir / "release_notes_sections.jsonl"
             if not notes.is_file():
-                raise SystemExit(f"{notes}: --open-book needs the release notes' sections (make data)")
+                raise EvalInputError(f"{notes}: --open-book needs the release notes' sections (make data)")
             self.sections = {tuple(r["title_path"]): r["text"] for r in read_jsonl(notes)}
         return load_facts(path, ctx.args.split), 0
 
