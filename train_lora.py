@@ -70,7 +70,6 @@ SIZE_DEFAULTS = {
     # write the release's code too; the facts repeated to their shares (SmolLM2's template facts needed passes).
     "large": SizeDefaults(2e-4, 4, "4bit", 4096, 2, 4, True, "all", "qa-facts=0.35,qa=0.15,prompts=0.1,general=0.05"),
 }
-FRAMED_SOURCES = ("qa-facts", "general")  # the sources whose questions --framed may put in the facts' frame
 CPU_SHAPE = (2048, 1, 1)  # (window, batch, accumulation) without CUDA: keeps a step of a small model to seconds
 
 
@@ -128,13 +127,6 @@ class Settings:
     stdlib_tokens: int = field(default=500_000, metadata={"help": (
         "Token budget for std lib source: whole files, most-used modules first. The rest of the corpus is ~0.5M "
         "tokens; more std lib would drown the docs.")})
-    framed: str = field(default="none", metadata={"help": (
-        "SOURCE=SHARE,...: that share of the questions of qa-facts (the fact Q&A) and of general (the general "
-        "prompts) trained in the frame evaluate.py and the facts probe ask in (evaluate/questions.py: 'Answer this "
-        "question about Zig <release> briefly and precisely.', without the release for a general prompt, which "
-        "the base model then answers so framed); the others as written. none: every question as written (on "
-        "SmolLM2, general=0.5 kept 3-9 more of 53 retain questions at epochs 1-4 and no more dev facts in one run, "
-        "fewer than the default from epoch 3 on in a second: docs/RESULTS.md).")})
     facts_eval: str = field(default="auto", metadata={"help": (
         "Questions answered during training: a facts JSONL (evals/, docs/DATA.md) of which the `dev` split is "
         "asked; auto: evals/zig-<release>/natural.jsonl when it exists; none: no facts probe.")})
@@ -189,7 +181,6 @@ class Settings:
             raise ValueError("--eval-share must be in [0, 0.5)")
         if not 0 <= self.until_facts <= 1:
             raise ValueError("--until-facts must be a share in [0, 1]")
-        self.framed_shares()  # fail on a malformed --framed before anything loads
         unknown = set(self.lora_targets.split(",")) - set(LORA_PROJECTIONS)
         if unknown:
             raise ValueError(f"--lora-targets: {', '.join(sorted(unknown))} not among {', '.join(LORA_PROJECTIONS)}")
@@ -205,14 +196,6 @@ class Settings:
         shares = source_shares("--oversample", self.oversample)
         if any(not 0 < v < 1 for v in shares.values()) or sum(shares.values()) >= 1:
             raise ValueError(f"--oversample {self.oversample}: each share must be in (0, 1) and all below 1 together")
-        return shares
-
-    def framed_shares(self) -> dict[str, float]:
-        """--framed as {source: share}: only the sources whose questions the frame is for."""
-        shares = source_shares("--framed", self.framed)
-        if any(source not in FRAMED_SOURCES or not 0 < v <= 1 for source, v in shares.items()):
-            raise ValueError(f"--framed {self.framed}: each source one of {', '.join(FRAMED_SOURCES)}, each share "
-                             "in (0, 1]")
         return shares
 
     def resolve(self, params: float, cuda: bool) -> None:

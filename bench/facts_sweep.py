@@ -52,24 +52,10 @@ RUNS: dict[str, Run] = {
     # for retain: a run now stops by itself (epoch 8 of 20 at 5e-4, the fifth run), so a slower rate can take the
     # epochs it needs; the third sweep chose 5e-4 when a shared deadline ended every run after 3-7 epochs
     "lr2e-4": Run(("--learning-rate", "2e-4")),
-    # questions in the frame the probe and evaluate.py ask in (the retain questions are asked framed; the general
-    # answers were all bare, the fact questions never framed). A CPU proxy (80 steps of 2048 tokens, 0.15 epoch,
-    # docs/RESULTS.md) told nothing apart: half of both framed kept 36 and 40 of 52 retain at steps 40 and 80, none
-    # framed 41 and 37
-    "framed": Run(("--framed", "qa-facts=0.5,general=0.5")),
-    # the base model's answers framed, the facts not; the sixth measurement, to epoch 4 beside change-first:
-    # retain kept 39/38/38/34 of 53 by epoch against the default's 30/35/31/31, dev the default's (12 of 58); run
-    # again in the seventh (to epoch 9.8): 40/35/32/30, then 20-31, below the default's from epoch 3 on
-    "framed-general": Run(("--framed", "general=0.5")),
-    # the seventh measurement: framed-general on 0.15.2 (test 18/100 against the default's 24, kept 37 against 38
-    # of 52) and at a lower rate (stopped by the old patience rule at epoch 4, trained facts 31/64 and rising)
-    "framed-general-0.15.2": Run(("--framed", "general=0.5"), release="0.15.2"),
-    "framed-general-lr3e-4": Run(("--framed", "general=0.5", "--learning-rate", "3e-4")),
     # a question asked from one side of a change answered with the other side's names first, as the clozes name
     # their value first (the third sweep's one change that helped: dev 7 -> 14 of 58); sixth measurement: dev the
     # default's at every epoch, template held-out 6 of 82 at epoch 3
     "change-first": Run(qa_flags=("--change-answers", "other-side-first")),
-    "framed-general-change-first": Run(("--framed", "general=0.5"), ("--change-answers", "other-side-first")),
     "no-general": Run(("--general-prompts", "none")),
     "general-20": Run(("--oversample", "general=0.2")),  # more of the base model's own answers, for retain
     # the control for exact packing: each bin one causal row, so a record sees the earlier ones in its bin (the

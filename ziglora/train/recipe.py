@@ -29,7 +29,7 @@ from trl import pack_dataset
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from ziglora.common.io import atomic_write_text, read_jsonl, usual_permissions, write_json
-from ziglora.evaluate.questions import FactTask, framed, load_facts
+from ziglora.evaluate.questions import FactTask, load_facts
 from ziglora.serve.contract import THINKING_OFF, adapter_problems
 from ziglora.train import examples as ds
 from ziglora.train.backend import Backend, TrainingError
@@ -137,30 +137,7 @@ def general_prompts(s) -> tuple[list[str], str | None]:
     path = REPO / "prompts" / "general.jsonl" if s.general_prompts == "auto" else Path(s.general_prompts)
     if not path.is_file():
         raise TrainingError(f"--general-prompts {path}: no such file (`none` trains without general answers)")
-    share = s.framed_shares().get("general", 0.0)
-    return [framed(p, None) if in_frame(p, share, s.seed) else p for p in (r["prompt"] for r in read_jsonl(path))
-            ], str(path)
-
-
-def in_frame(question: str, share: float, seed: int) -> bool:
-    """Is `question` one of the `share` (of its source, --framed) trained in the frame facts are asked in? The same
-    questions for the same seed, whatever their order."""
-    return share > 0 and random.Random(f"{seed}/framed/{question}").random() < share
-
-
-def frame_facts(chat: list[tuple[str, list[dict]]], version: str, s) -> list[tuple[str, list[dict]]]:
-    """The chat outputs with the --framed share of the fact questions (source qa-facts) in the frame evaluate.py
-    and the facts probe ask them in."""
-    share = s.framed_shares().get("qa-facts", 0.0)
-
-    def reframe(record: dict) -> dict:
-        question = record["messages"][0]["content"]
-        if record.get("source") != "qa-facts" or not in_frame(question, share, s.seed):
-            return record
-        return {**record, "messages": [{"role": "user", "content": framed(question, version)},
-                                       *record["messages"][1:]]}
-
-    return [(path, [reframe(r) for r in records]) for path, records in chat]
+    return [r["prompt"] for r in read_jsonl(path)], str(path)
 
 
 def general_answers(model, tokenizer, prompts: list[str], be: Backend) -> tuple[list[dict], dict]:
@@ -194,7 +171,6 @@ def load_training_set(s, tokenizer, release: tuple[dict, list[dict], str | None]
     root, version = Path(s.data), manifest["zig_version"]
     by_kind = {kind: ds.outputs_of_kind(root, manifest, kind) for kind in ("doc_sections", "examples", "stdlib",
                                                                            "chat")}
-    by_kind["chat"] = frame_facts(by_kind["chat"], version, s)
     examples, stats = ds.build_examples(version, by_kind, prompts, tokenizer, s.max_seq_len, s.stdlib_tokens,
                                         THINKING_OFF, general)
     if s.sources != "all":
