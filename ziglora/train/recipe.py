@@ -33,6 +33,7 @@ from ziglora.evaluate.questions import FactTask, load_facts
 from ziglora.serve.contract import THINKING_OFF, adapter_problems
 from ziglora.train import examples as ds
 from ziglora.train.backend import Backend, TrainingError
+from ziglora.train.mix import format_table, mix, split_eval, token_table
 from ziglora.train.probe import FactsProbe, generate, rank_slices
 
 REPO = Path(__file__).resolve().parents[2]
@@ -184,9 +185,9 @@ def load_training_set(s, tokenizer, release: tuple[dict, list[dict], str | None]
         if wanted - present:
             log(f"--sources: this release has no {', '.join(sorted(wanted - present))}; training on the others")
         examples = [e for e in examples if e["source"] in wanted]
-    train, evals = ds.split_eval(examples, s.eval_share, s.seed)
-    train = ds.mix(train, s.oversample_shares(), s.seed)
-    table = ds.token_table(train, stats, s.max_seq_len)
+    train, evals = split_eval(examples, s.eval_share, s.seed)
+    train = mix(train, s.oversample_shares(), s.seed)
+    table = token_table(train, stats, s.max_seq_len)
 
     def to_dataset(rows: list[dict]) -> Dataset:
         return Dataset.from_dict({"input_ids": [r["input_ids"] for r in rows], "labels": [r["labels"] for r in rows]})
@@ -246,7 +247,7 @@ def trained_questions(s, release: tuple[dict, list[dict], str | None], tokenizer
     for r in rng.sample(records, len(records)):
         if len(chosen) == TRAINED_PROBE:
             break
-        if not isinstance(ds.trainable_chat(r, tokenizer, THINKING_OFF, s.max_seq_len), str):
+        if ds.trainable_chat(r, tokenizer, THINKING_OFF, s.max_seq_len).left_out is None:
             chosen.append(FactTask(id=r["id"], q=r["messages"][0]["content"],
                                    accept=rf"(?<![\w]){re.escape(r['term'])}(?![\w])"))
     return chosen
@@ -453,7 +454,7 @@ def train(s, be: Backend, recipe: Path | None = None, extra_callbacks: tuple = (
     # How full the packed bins are: with padding-free batches the empty rest costs nothing, but it shows how well
     # the windows pack (a half-empty bin would mean padding under a padded collator).
     data_info["packing_fill"] = round(data_info["train_tokens"] / (len(train_ds) * s.max_seq_len), 4)
-    log(ds.format_table(data_info["token_table"], data_info["padding_share"]))
+    log(format_table(data_info["token_table"], data_info["padding_share"]))
     for source, dropped in data_info["dropped"].items():
         log(f"left out of {source}: {dropped['failed_validation']} records that failed compile validation, "
             f"{dropped['too_long']} chat records longer than --max-seq-len {s.max_seq_len}")
