@@ -8,7 +8,7 @@ every adapter, the base model and the base model with the docs pasted in (open b
 
 Runs where a CUDA GPU is (bench/facts_sweep.sh stages it on the device machine): the runs train side by side on
 one GPU (a 135M model leaves it mostly idle), then scoring uses the trainer's own batched greedy generate
-(ziglora/train/probe.py) with evaluate.py's prompt and pass rule (ziglora/evaluate/questions.py).
+(ziglora/train/generate.py) with evaluate.py's prompt and pass rule (ziglora/evaluate/questions.py).
 docs/RESULTS.md's headline figures
 come from vLLM on CPU + evaluate.py on the committed adapter; this ranks recipes and draws the phrasing curve.
 
@@ -116,7 +116,7 @@ def provenance_lines(tasks: list[FactTask], sections: dict[tuple[str, ...], dict
 def score(adapter: Path | None, sets: dict[str, list[FactTask]], version: str, max_new_tokens: int,
           lines: dict[str, str], context: dict[str, str] | None = None) -> dict:
     from ziglora.common.models import answering_model
-    from ziglora.train.probe import greedy_answers
+    from ziglora.train.generate import greedy_answers
 
     model, tok = answering_model(adapter)
     result = {}

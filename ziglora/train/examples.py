@@ -1,6 +1,6 @@
 """The training set's sequences: one release's files (through manifest.json) turned into token sequences with labels.
 
-Pure functions on records and a tokenizer; ziglora/train/recipe.py does the I/O around them, ziglora/train/mix.py
+Pure functions on records and a tokenizer; ziglora/train/trainset.py does the I/O around them, ziglora/train/mix.py
 mixes the result, and TRL packs it (best-fit decreasing) — we do not pack or pad here.
 
 Two kinds of sequence come out, each `{"input_ids", "labels", "source"}`:
