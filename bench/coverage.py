@@ -60,7 +60,7 @@ def ranker(questions: list[str]):
 def adapter_asker(adapter: Path, base: Path | None) -> Callable[[list[str]], list[str]]:
     """The adapter on its base (None: the built-in SmolLM2), loaded once: prompts -> greedy answers."""
     from ziglora.common.models import answering_model
-    from ziglora.train.probe import greedy_answers
+    from ziglora.train.generate import greedy_answers
 
     model, tokenizer = answering_model(adapter, base)
     # 128 new tokens, as the trainer's facts probe: the value comes first in a trained answer

@@ -8,7 +8,7 @@ every adapter, the base model and the base model with the docs pasted in (open b
 
 Runs where a CUDA GPU is (bench/facts_sweep.sh stages it on the device machine): the runs train side by side on
 one GPU (a 135M model leaves it mostly idle), then scoring uses the trainer's own batched greedy generate
-(ziglora/train/probe.py) with evaluate.py's prompt and pass rule (ziglora/evaluate/questions.py).
+(ziglora/train/generate.py) with evaluate.py's prompt and pass rule (ziglora/evaluate/questions.py).
 docs/RESULTS.md's headline figures
 come from vLLM on CPU + evaluate.py on the committed adapter; this ranks recipes and draws the phrasing curve.
 
@@ -52,19 +52,6 @@ RUNS: dict[str, Run] = {
     # for retain: a run now stops by itself (epoch 8 of 20 at 5e-4, the fifth run), so a slower rate can take the
     # epochs it needs; the third sweep chose 5e-4 when a shared deadline ended every run after 3-7 epochs
     "lr2e-4": Run(("--learning-rate", "2e-4")),
-    # questions in the frame the probe and evaluate.py ask in (the retain questions are asked framed; the general
-    # answers were all bare, the fact questions never framed). A CPU proxy (80 steps of 2048 tokens, 0.15 epoch,
-    # docs/RESULTS.md) told nothing apart: half of both framed kept 36 and 40 of 52 retain at steps 40 and 80, none
-    # framed 41 and 37
-    "framed": Run(("--framed", "qa-facts=0.5,general=0.5")),
-    # the base model's answers framed, the facts not; the sixth measurement, to epoch 4 beside change-first:
-    # retain kept 39/38/38/34 of 53 by epoch against the default's 30/35/31/31, dev the default's (12 of 58); run
-    # again in the seventh (to epoch 9.8): 40/35/32/30, then 20-31, below the default's from epoch 3 on
-    "framed-general": Run(("--framed", "general=0.5")),
-    # the seventh measurement: framed-general on 0.15.2 (test 18/100 against the default's 24, kept 37 against 38
-    # of 52) and at a lower rate (stopped by the old patience rule at epoch 4, trained facts 31/64 and rising)
-    "framed-general-0.15.2": Run(("--framed", "general=0.5"), release="0.15.2"),
-    "framed-general-lr3e-4": Run(("--framed", "general=0.5", "--learning-rate", "3e-4")),
     "no-general": Run(("--general-prompts", "none")),
     "general-20": Run(("--oversample", "general=0.2")),  # more of the base model's own answers, for retain
     # the control for exact packing: each bin one causal row, so a record sees the earlier ones in its bin (the
@@ -122,7 +109,7 @@ def provenance_lines(tasks: list[FactTask], sections: dict[tuple[str, ...], dict
 def score(adapter: Path | None, sets: dict[str, list[FactTask]], version: str, max_new_tokens: int,
           lines: dict[str, str], context: dict[str, str] | None = None) -> dict:
     from ziglora.common.models import answering_model
-    from ziglora.train.probe import greedy_answers
+    from ziglora.train.generate import greedy_answers
 
     model, tok = answering_model(adapter)
     result = {}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ziglora.common.models import answering_model
 from ziglora.evaluate.questions import fact_passes, fact_prompt, load_facts
-from ziglora.train.probe import generate
+from ziglora.train.generate import generate
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-import train_lora
 from ziglora.train import backend
+from ziglora.train.settings import parse
 
 
 def main() -> int:
@@ -26,13 +26,13 @@ def main() -> int:
     args, train_argv = p.parse_known_args()
     if train_argv[:1] == ["--"]:
         train_argv = train_argv[1:]
-    settings, _ = train_lora.parse(train_argv)
+    settings, _ = parse(train_argv)
     if 0 <= settings.max_steps <= args.first + args.steps:
         p.error(f"--max-steps must exceed --first + --steps ({args.first + args.steps})")
-    chosen = backend.prepare(settings)  # imports Unsloth where it is used, before transformers
+    resolved, chosen = backend.prepare(settings)  # imports Unsloth where it is used, before transformers
     from transformers import TrainerCallback
 
-    from ziglora.train import recipe as training
+    from ziglora.train import recipe
 
     class ProfileSteps(TrainerCallback):
         def __init__(self, first: int, steps: int, trace: Path):
@@ -57,7 +57,7 @@ def main() -> int:
                 self.profiler.export_chrome_trace(str(self.trace))
                 self.profiler = None
 
-    training.train(settings, chosen, extra_callbacks=(ProfileSteps(args.first, args.steps, args.trace),))
+    recipe.train(resolved, chosen, extra_callbacks=(ProfileSteps(args.first, args.steps, args.trace),))
     return 0
 
 

@@ -1,8 +1,11 @@
-"""ziglora/train/examples.py on the real Qwen3 tokenizer: windows, cuts, assistant-only labels, the prompt mix."""
+"""The training set's sequences (ziglora/train/examples.py, windows.py, mix.py) on the real Qwen3 tokenizer: windows,
+cuts, assistant-only labels, the prompt mix."""
 import pytest
 from transformers import AutoTokenizer
 
 from ziglora.train import examples as ds
+from ziglora.train import mix
+from ziglora.train.windows import CutStats, document_windows, render_example, text_blocks
 
 QWEN3_THINKING_OFF = {"enable_thinking": False}
 
@@ -23,15 +26,15 @@ def section(title: str, words: int, code: str = "") -> str:
 
 def test_text_blocks_keep_fenced_code_with_blank_lines_together():
     text = "## T\n\npara one\nstill one\n\n```zig\nconst a = 1;\n\nconst b = 2;\n```\n\nlast"
-    assert ds.text_blocks(text) == ["## T", "para one\nstill one", "```zig\nconst a = 1;\n\nconst b = 2;\n```",
+    assert text_blocks(text) == ["## T", "para one\nstill one", "```zig\nconst a = 1;\n\nconst b = 2;\n```",
                                     "last"]
 
 
 def test_windows_start_at_headings_and_lose_nothing(tok):
     sections = [section(name, n) for name, n in [("Alpha", 20), ("Beta", 30), ("Gamma", 10), ("Delta", 40),
                                                  ("Epsilon", 5)]]
-    stats = ds.CutStats()
-    windows = ds.document_windows("Zig 0.14.0 language reference", sections, tokenize_with(tok), 160, stats)
+    stats = CutStats()
+    windows = document_windows("Zig 0.14.0 language reference", sections, tokenize_with(tok), 160, stats)
     texts = [tok.decode(w) for w in windows]
     assert len(windows) > 1 and all(len(w) <= 160 for w in windows)
     assert stats.split_sections == 0 and stats.token_cut == 0
@@ -47,8 +50,8 @@ def test_long_section_splits_at_blocks_and_counts_only_an_overlong_line(tok):
     code = "\n".join(f"const v{i} = {i};" for i in range(60))  # one code block far longer than a window
     long_line = "x" * 3000  # one line longer than a window: the only thing cut inside
     sections = [section("Small", 10), section("Big", 20, code) + "\n\n" + long_line, section("After", 10)]
-    stats = ds.CutStats()
-    windows = ds.document_windows("H", sections, tokenize_with(tok), 128, stats)
+    stats = CutStats()
+    windows = document_windows("H", sections, tokenize_with(tok), 128, stats)
     assert all(len(w) <= 128 for w in windows)
     assert stats.split_sections == 1
     assert stats.token_cut == len(tokenize_with(tok)(long_line + "\n\n"))
@@ -78,22 +81,31 @@ def test_chat_labels_multi_turn_train_every_assistant_turn(tok):
     assert trained == "first answer<|im_end|>second answer<|im_end|>"
 
 
+def test_a_chat_record_trains_or_says_why_it_is_left_out(tok):
+    record = {"messages": [{"role": "user", "content": "a?"}, {"role": "assistant", "content": "word " * 40}]}
+    kept = ds.trainable_chat(record, tok, QWEN3_THINKING_OFF, 512)
+    assert kept.left_out is None and len(kept.input_ids) == len(kept.labels) > 40
+    assert ds.trainable_chat(record, tok, QWEN3_THINKING_OFF, 40).left_out is ds.LeftOut.TOO_LONG  # never cut
+    failed = {**record, "validation": {"status": "failed", "reason": "does not compile"}}
+    assert ds.trainable_chat(failed, tok, QWEN3_THINKING_OFF, 512).left_out is ds.LeftOut.FAILED_VALIDATION
+
+
 def test_oversample_reaches_share_and_is_seeded():
     prompts = [{"input_ids": [1] * 10, "labels": [1] * 10, "source": "prompts", "n": i} for i in range(20)]
-    out = ds.oversample(prompts, other_tokens=5000, share=0.15, seed=1)
+    out = mix.oversample(prompts, other_tokens=5000, share=0.15, seed=1)
     tokens = sum(len(e["input_ids"]) for e in out)
     assert tokens / (tokens + 5000) == pytest.approx(0.15, abs=0.01)
-    assert [e["n"] for e in out] == [e["n"] for e in ds.oversample(prompts, 5000, 0.15, seed=1)]
-    assert [e["n"] for e in out] != [e["n"] for e in ds.oversample(prompts, 5000, 0.15, seed=2)]
-    assert len(ds.oversample(prompts, 10, 0.15, seed=1)) == 20  # never fewer than one copy each
+    assert [e["n"] for e in out] == [e["n"] for e in mix.oversample(prompts, 5000, 0.15, seed=1)]
+    assert [e["n"] for e in out] != [e["n"] for e in mix.oversample(prompts, 5000, 0.15, seed=2)]
+    assert len(mix.oversample(prompts, 10, 0.15, seed=1)) == 20  # never fewer than one copy each
 
 
 def test_split_eval_keeps_prompts_in_training():
     examples = [{"source": "prompts" if i % 2 else "langref", "i": i} for i in range(200)]
-    train, held = ds.split_eval(examples, 0.1, seed=3)
+    train, held = mix.split_eval(examples, 0.1, seed=3)
     assert len(held) == 10 and all(e["source"] == "langref" for e in held)
     assert sorted(e["i"] for e in train + held) == list(range(200))
-    assert ds.split_eval(examples, 0.1, seed=3)[1] == held
+    assert mix.split_eval(examples, 0.1, seed=3)[1] == held
 
 
 def test_stdlib_budget_takes_whole_files_priority_first(tok):
@@ -106,7 +118,7 @@ def test_stdlib_budget_takes_whole_files_priority_first(tok):
 
 
 def test_render_example_shows_file_code_command_and_output():
-    text = ds.render_example({"file": "t.zig", "code": "test {}\n", "command": "zig test t.zig",
+    text = render_example({"file": "t.zig", "code": "test {}\n", "command": "zig test t.zig",
                               "expected_output": "All 1 tests passed.\n", "section": ["Values", "Integers"]})
     assert text == ("### Example `t.zig` (Values > Integers)\n\n```zig\ntest {}\n```\n\n"
                     "```console\n$ zig test t.zig\nAll 1 tests passed.\n```")
@@ -117,10 +129,10 @@ def test_mix_gives_each_share_of_the_real_total_when_one_source_is_over_its_shar
         return [{"input_ids": [1] * size, "labels": [1] * size, "source": name} for _ in range(n)]
 
     examples = source("docs", 10, 100) + source("facts", 50, 100) + source("prompts", 10, 10)  # 1000/5000/100
-    out = ds.mix(examples, {"facts": 0.2, "prompts": 0.1}, seed=0)
+    out = mix.mix(examples, {"facts": 0.2, "prompts": 0.1}, seed=0)
     tokens = {name: sum(len(e["input_ids"]) for e in out if e["source"] == name) for name in ("docs", "facts",
                                                                                                "prompts")}
     total = sum(tokens.values())
     assert tokens["facts"] == 5000 and tokens["docs"] == 1000  # facts is 71 % in one pass: kept at one pass
     assert tokens["prompts"] / total == pytest.approx(0.1, abs=0.01)  # 10 % of everything, not of docs alone
-    assert ds.mix(examples, {"facts": 0.2, "prompts": 0.1}, seed=0) == out
+    assert mix.mix(examples, {"facts": 0.2, "prompts": 0.1}, seed=0) == out

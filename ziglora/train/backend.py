@@ -2,8 +2,8 @@
 
 Unsloth patches transformers, TRL and PEFT when it is imported, so it has to be imported first; whether to use it
 depends on the device and on the quantization, which depends on the model's size. So the order is: resolve the
-model, count its parameters from its config, fill the size defaults, then import Unsloth where it is used. The
-result is passed to ziglora/train/recipe.py, which asks nothing of the environment again.
+model, count its parameters from its config, resolve the settings' size defaults, then import Unsloth where it is
+used. Both results go to ziglora/train/recipe.py, which asks nothing of the environment again.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ziglora.common.models import resolve_model
+from ziglora.train.settings import Settings
 
 
 class TrainingError(RuntimeError):
@@ -60,8 +61,8 @@ def count_params(config: dict) -> float:
     return float(embeddings + layers * (attention + mlp))
 
 
-def prepare(s) -> Backend:
-    """Resolve the model and the settings' size defaults, and choose (and import) the training library."""
+def prepare(s: Settings) -> tuple[Settings, Backend]:
+    """(the settings resolved for this model and device, the training library chosen and imported for them)."""
     import torch
 
     try:
@@ -70,12 +71,16 @@ def prepare(s) -> Backend:
         raise TrainingError(str(e)) from None
     params = count_params(read_config(model_path))
     cuda = torch.cuda.is_available()
-    s.resolve(params, cuda)
-    four_bit = cuda and s.quantize == "4bit"
+    s = s.resolve(params, cuda)
+    return s, choose(s, cuda, model_path, params)
+
+
+def choose(s: Settings, cuda: bool, model_path: str, params: float) -> Backend:
+    """The library that trains these (resolved) settings; Unsloth is imported here when it is the one."""
     if not cuda:
         return Backend("peft-cpu-fp32", False, False, model_path, params, "no CUDA GPU")
-    if not four_bit:
-        # measured path for small models (docs/RESULTS.md); Unsloth's point is fast 4-bit kernels
+    if s.quantize != "4bit":
+        # Unsloth's point is fast 4-bit kernels; a small model trains on a bf16 base (docs/RESULTS.md)
         return Backend("peft-bf16", True, False, model_path, params, "bf16 base (--quantize none)")
     if os.environ.get("ZIGLORA_NO_UNSLOTH") == "1":
         return Backend("peft-4bit", True, True, model_path, params, "ZIGLORA_NO_UNSLOTH=1")

@@ -1,27 +1,23 @@
-"""The training set: one release's files (through manifest.json) turned into token sequences with labels.
+"""The training set's sequences: one release's records turned into token sequences with labels.
 
-Pure functions on records and a tokenizer; train_lora.py does the I/O around them and hands the result
-to TRL, which packs the sequences (best-fit decreasing, padding-free) — we do not pack or pad here.
+Pure functions on records and a tokenizer; ziglora/train/trainset.py does the I/O around them, ziglora/train/mix.py
+mixes the result, and TRL packs it (best-fit decreasing) — we do not pack or pad here.
 
 Two kinds of sequence come out, each `{"input_ids", "labels", "source"}`:
-- documents (language reference and release-notes sections, code examples, std lib files) as token
-  windows of at most `max_len` tokens, cut at heading boundaries: consecutive sections of one document
-  share a window; a section too long for one is split at paragraph / code-block boundaries, then at lines,
-  and only a single over-long line is split inside (those tokens are counted as `token_cut`). Every token
-  of a document is trained (labels == input_ids).
+- documents (language reference and release-notes sections, code examples, std lib files) as token windows cut at
+  heading boundaries (ziglora/train/windows.py); every token of a document is trained.
 - chat records (hand-written prompts, generated Q&A, cookbook recipes) rendered by the model's own chat
   template, with labels on the assistant's tokens only (-100 elsewhere).
 """
 from __future__ import annotations
 
-import random
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import Enum
+
+from ziglora.train.windows import CutStats, Tokenize, document_windows, render_example
 
 IGNORE = -100  # the label PyTorch's cross-entropy (and so transformers) skips
-
-Tokenize = Callable[[str], list[int]]
 
 # Std lib files first in line for the token budget: the modules user code touches most.
 STDLIB_PRIORITY = (
@@ -30,98 +26,6 @@ STDLIB_PRIORITY = (
     "std/json.zig", "std/Build.zig", "std/meta.zig", "std/math.zig", "std/sort.zig", "std/ascii.zig",
     "std/unicode.zig", "std/Thread.zig", "std/array_hash_map.zig", "std/enums.zig", "std/log.zig", "std/std.zig",
 )
-
-
-# ---------------------------------------------------------------------------------------------- documents
-
-
-def render_example(ex: dict) -> str:
-    """A langref / release-notes code example as a small document: where it sits, the code, the run."""
-    where = " > ".join(ex.get("section") or [])
-    parts = [f"### Example `{ex['file']}`" + (f" ({where})" if where else ""), f"```zig\n{ex['code'].rstrip()}\n```"]
-    if ex.get("command"):
-        result = (ex.get("expected_error") or ex.get("expected_output") or "").rstrip()
-        parts.append("\n".join(["```console", f"$ {ex['command']}", *([result] if result else []), "```"]))
-    return "\n\n".join(parts)
-
-
-_FENCE = re.compile(r"^\s*(```|~~~)")
-
-
-def text_blocks(text: str) -> list[str]:
-    """Paragraphs and fenced code blocks; a blank line inside a fence does not end the block."""
-    blocks: list[str] = []
-    current: list[str] = []
-    in_fence = False
-    for line in text.split("\n"):
-        if _FENCE.match(line):
-            in_fence = not in_fence
-        if not line.strip() and not in_fence:
-            if current:
-                blocks.append("\n".join(current))
-                current = []
-            continue
-        current.append(line)
-    if current:
-        blocks.append("\n".join(current))
-    return blocks
-
-
-@dataclass
-class CutStats:
-    """What splitting cost: sections split into pieces, and tokens split inside a single line."""
-
-    split_sections: int = 0
-    token_cut: int = 0
-
-
-def _greedy(pieces: Iterable[list[int]], limit: int) -> list[list[int]]:
-    """Join consecutive pieces (each <= limit) into as few runs of <= limit tokens as order allows."""
-    runs: list[list[int]] = []
-    for ids in pieces:
-        if runs and len(runs[-1]) + len(ids) <= limit:
-            runs[-1] = runs[-1] + ids
-        else:
-            runs.append(list(ids))
-    return runs
-
-
-def section_pieces(text: str, tokenize: Tokenize, limit: int, stats: CutStats) -> list[list[int]]:
-    """Token pieces of one section, each <= limit, that concatenate back to the whole section.
-
-    Splits only where it must: whole section, else at blank-line blocks, else at lines, and a single line
-    longer than `limit` at token level (counted in stats.token_cut)."""
-    ids = tokenize(text + "\n\n")
-    if len(ids) <= limit:
-        return [ids]
-    stats.split_sections += 1
-    pieces: list[list[int]] = []
-    for block in text_blocks(text):
-        block_ids = tokenize(block + "\n\n")
-        if len(block_ids) <= limit:
-            pieces.append(block_ids)
-            continue
-        lines = block.split("\n")
-        for i, line in enumerate(lines):
-            line_ids = tokenize(line + ("\n" if i < len(lines) - 1 else "\n\n"))
-            if len(line_ids) <= limit:
-                pieces.append(line_ids)
-            else:
-                stats.token_cut += len(line_ids)
-                pieces.extend(line_ids[j:j + limit] for j in range(0, len(line_ids), limit))
-    return _greedy(pieces, limit)
-
-
-def document_windows(header: str, sections: Sequence[str], tokenize: Tokenize, max_len: int,
-                     stats: CutStats) -> list[list[int]]:
-    """Windows of <= max_len tokens over one document: each starts with `header` (what and which release),
-    then whole consecutive sections; a section only spans windows when it alone is longer than one."""
-    header_ids = tokenize(header + "\n\n")
-    limit = max_len - len(header_ids)
-    if limit < 16:
-        raise ValueError(f"max_len {max_len} leaves no room after the {len(header_ids)}-token window header")
-    pieces = [p for text in sections for p in section_pieces(text, tokenize, limit, stats)]
-    return [header_ids + run for run in _greedy(pieces, limit)]
 
 
 # ---------------------------------------------------------------------------------------------- chat
@@ -167,56 +71,31 @@ def prompt_messages(rec: dict) -> list[dict]:
     return [{"role": "user", "content": rec["prompt"]}, {"role": "assistant", "content": rec["completion"]}]
 
 
-# ---------------------------------------------------------------------------------------------- mixing
+class LeftOut(Enum):
+    """Why a chat record does not train."""
+
+    FAILED_VALIDATION = "failed_validation"  # code the release's compiler rejects
+    TOO_LONG = "too_long"  # longer than the window: a conversation cut short would teach stopping mid-answer
 
 
-def oversample(examples: list[dict], other_tokens: int, share: float, seed: int) -> list[dict]:
-    """Repeat `examples` so they make about `share` of all tokens (never fewer than one copy each).
+@dataclass(frozen=True)
+class ChatTokens:
+    """A chat record's input_ids and labels, and why it is left out of training (None: it trains)."""
 
-    Whole copies first, then a seeded sample of the remainder, so the mix is reproducible."""
-    if not examples or share <= 0:
-        return list(examples)
-    own = sum(len(e["input_ids"]) for e in examples)
-    target = share / (1 - share) * other_tokens
-    copies = max(1.0, target / own)
-    out = [e for _ in range(int(copies)) for e in examples]
-    extra = round((copies - int(copies)) * len(examples))
-    out += random.Random(seed).sample(examples, extra)
-    return out
+    input_ids: list[int]
+    labels: list[int]
+    left_out: LeftOut | None = None
 
 
-def mix(examples: list[dict], shares: dict[str, float], seed: int) -> list[dict]:
-    """The training mix: sources named in `shares` ({source: share of all tokens}) repeated to their share of the
-    tokens after oversampling, every other source once. Shares of sources this set lacks are ignored. A source
-    that one pass already takes past its share keeps that one pass and counts with the others: the remaining
-    shares are then of the real total (solved again until none is over), not of a total that pretends the big
-    source had shrunk to its share (which left the prompts at 3 % instead of 10 % when the fact Q&A alone was 72 %)."""
-    shares = {source: share for source, share in shares.items() if any(e["source"] == source for e in examples)}
-    own = {source: sum(len(e["input_ids"]) for e in examples if e["source"] == source) for source in shares}
-    while True:
-        rest_tokens = sum(len(e["input_ids"]) for e in examples if e["source"] not in shares)
-        total = rest_tokens / (1 - sum(shares.values()))  # tokens after oversampling
-        over = {source for source, share in shares.items() if own[source] >= share * total}
-        if not over:
-            break
-        shares = {source: share for source, share in shares.items() if source not in over}
-    rest = [e for e in examples if e["source"] not in shares]
-    return rest + [copy for source, share in shares.items()
-                   for copy in oversample([e for e in examples if e["source"] == source], total * (1 - share), share,
-                                          seed)]
+def trainable_chat(record: dict, tokenizer, template_kwargs: dict, max_len: int) -> ChatTokens:
+    """A chat record's tokens, or why it is left out (validation failed: no tokens; too long: never cut)."""
+    if failed_validation(record):
+        return ChatTokens([], [], LeftOut.FAILED_VALIDATION)
+    ids, labels = chat_example(record["messages"], tokenizer, template_kwargs)
+    return ChatTokens(ids, labels, LeftOut.TOO_LONG if len(ids) > max_len else None)
 
 
-def split_eval(examples: list[dict], eval_share: float, seed: int,
-               keep_sources: Iterable[str] = ("prompts", "qa-facts", "general")) -> tuple[list[dict], list[dict]]:
-    """Seeded train/eval split. Records of `keep_sources` (the hand-written prompts, the fact Q&A, whose learning
-    the facts probe measures, and the base model's general answers) always stay in training."""
-    rng = random.Random(seed)
-    order = list(range(len(examples)))
-    rng.shuffle(order)
-    candidates = [i for i in order if examples[i]["source"] not in set(keep_sources)]
-    held = set(candidates[: int(len(candidates) * eval_share)])
-    train = [e for i, e in enumerate(examples) if i not in held]
-    return train, [examples[i] for i in sorted(held)]
+# ---------------------------------------------------------------------------------------------- assembly
 
 
 @dataclass
@@ -229,42 +108,6 @@ class SourceStats:
     failed_validation: int = 0
     too_long: int = 0
 
-
-def token_table(examples: list[dict], stats: dict[str, SourceStats], max_len: int) -> list[dict]:
-    """One row per source of what goes into training (after oversampling): tokens, share, cuts, truncation.
-
-    `truncated` counts tokens of sequences longer than max_len (packing would have to cut them): must be 0."""
-    per: dict[str, dict] = {}
-    for ex in examples:
-        row = per.setdefault(ex["source"], {"sequences": 0, "tokens": 0, "trained_tokens": 0, "truncated": 0})
-        row["sequences"] += 1
-        row["tokens"] += len(ex["input_ids"])
-        row["trained_tokens"] += sum(1 for lab in ex["labels"] if lab != IGNORE)
-        row["truncated"] += max(0, len(ex["input_ids"]) - max_len)
-    total = sum(r["tokens"] for r in per.values()) or 1
-    rows = []
-    for source, row in per.items():
-        st = stats.get(source, SourceStats())
-        rows.append({"source": source, "records": st.records, **row, "share": round(row["tokens"] / total, 4),
-                     "split_sections": st.cuts.split_sections, "token_cut": st.cuts.token_cut,
-                     "dropped": st.failed_validation + st.too_long})
-    return rows
-
-
-def format_table(rows: list[dict], padding_share: float) -> str:
-    cols = ["source", "records", "sequences", "tokens", "trained_tokens", "share", "split_sections", "token_cut",
-            "truncated", "dropped"]
-    width = {c: max(len(c), 22 if c == "source" else 9) for c in cols}
-    lines = [" ".join(f"{c:>{width[c]}}" for c in cols)]
-    for r in rows:
-        lines.append(" ".join(f"{r[c]:>{width[c]}.2%}" if c == "share" else f"{r[c]:>{width[c]}}" for c in cols))
-    totals = {c: sum(r[c] for r in rows) for c in cols[1:] if c != "share"}
-    lines.append(" ".join(f"{totals.get(c, 'total' if c == 'source' else '100%'):>{width[c]}}" for c in cols))
-    lines.append(f"padding share of the packed batches: {padding_share:.2%}")
-    return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------------------------- assembly
 
 DOC_TITLES = {"langref": "language reference", "release-notes": "release notes"}
 # Every source a release's training set can have, as the token table names them (docs/DATA.md): the data stage's
@@ -336,21 +179,12 @@ def build_examples(version: str, by_kind: dict[str, list[tuple[str, list[dict]]]
     for source, record in chats:
         st = stats.setdefault(source, SourceStats())
         st.records += 1
-        tokens = trainable_chat(record, tokenizer, template_kwargs, max_len)
-        if tokens == "failed_validation":
+        chat = trainable_chat(record, tokenizer, template_kwargs, max_len)
+        if chat.left_out is LeftOut.FAILED_VALIDATION:
             st.failed_validation += 1
-        elif tokens == "too_long":
+        elif chat.left_out is LeftOut.TOO_LONG:
             st.too_long += 1
         else:
-            examples.append({"input_ids": tokens[0], "labels": tokens[1], "source": source})
+            examples.append({"input_ids": chat.input_ids, "labels": chat.labels, "source": source})
     return examples, stats
 
-
-def trainable_chat(record: dict, tokenizer, template_kwargs: dict, max_len: int) -> tuple[list[int], list[int]] | str:
-    """(input_ids, labels) of a chat record that trains, or why it is left out: "failed_validation" (code the
-    release's compiler rejects) or "too_long" (longer than the window: a conversation cut short would teach an
-    answer that stops mid-sentence)."""
-    if failed_validation(record):
-        return "failed_validation"
-    ids, labels = chat_example(record["messages"], tokenizer, template_kwargs)
-    return "too_long" if len(ids) > max_len else (ids, labels)

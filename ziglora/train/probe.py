@@ -8,9 +8,9 @@ one, and it stops training once dev accuracy reaches the target or has not impro
 model that has memorized what it trains on (while it has not, a better dev score can still come).
 
 Why this exists: loss says how well the model reproduces the training text, not whether it can answer a question
-about a fact in other words (a 135M model at loss 0.01 answered 1 of 25 such questions). Knowledge injection needs
-many passes (Allen-Zhu & Li, Physics of LMs 3.1), and passes beyond what is needed cost time and raise
-hallucination (Gekhman et al., 2024): so train until the facts are known, then stop.
+about a fact in other words (docs/RESULTS.md). Knowledge injection needs many passes (Allen-Zhu & Li, Physics of
+LMs 3.1), and passes beyond what is needed cost time and raise hallucination (Gekhman et al., 2024): so train until
+the facts are known, then stop.
 """
 from __future__ import annotations
 
@@ -22,73 +22,7 @@ import torch
 from transformers import TrainerCallback
 
 from ziglora.evaluate.questions import FactTask, fact_passes, fact_prompt
-from ziglora.serve.contract import THINKING_OFF
-from ziglora.train.backend import TrainingError
-
-# Decode steps, not tokens, set the probe's time: 58 dev + 80 retain questions in batches of 32 (5 x 128 steps) took
-# 43 s on an H200 for SmolLM2-135M and the Qwen3-8B shape alike, 29 % of the 8B model's epoch; one batch does it in
-# a fifth of the steps. Beside training under a 24 GiB cap, 202 prompts (dev, trained and retain) did not fit at the
-# Qwen3-8B shape: generate asks such a batch again in halves (26-29 s per evaluation against a 176 s epoch in the
-# full default run, 16 %). Asking only the retain questions known before training, the second evaluation was 122
-# prompts in one batch, 15.7 s: 8.9 % of the epoch (docs/BENCHMARKS.md).
-PROBE_BATCH = 256
-
-
-def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = PROBE_BATCH
-             ) -> list[tuple[str, bool]]:
-    """(answer, finished) per prompt: one chat answer, greedy, in left-padded batches (answers are independent of
-    batching up to numerics); `finished` is False for an answer cut at max_new_tokens."""
-    texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
-                                           add_generation_prompt=True, **THINKING_OFF) for p in prompts]
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    device = next(p.device for p in model.parameters())
-    answers: list[tuple[str, bool]] = []
-    try:
-        while len(answers) < len(texts):
-            enc = tokenizer(texts[len(answers):len(answers) + batch_size], return_tensors="pt", padding=True,
-                            add_special_tokens=False).to(device)
-            try:
-                with torch.no_grad():
-                    out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
-                                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-            except torch.OutOfMemoryError:
-                # the batch's KV cache did not fit beside training (202 prompts at the Qwen3-8B shape under a
-                # 24 GiB cap, 2026-12-01): the same prompts in halves, greedy answers are the same
-                if batch_size == 1:  # train_lora.py would blame --batch-size, which is not what ran out
-                    raise TrainingError(
-                        f"CUDA out of memory generating one answer of {max_new_tokens} new tokens (the facts probe "
-                        "or the general answers): lower --facts-eval-tokens, or train without them "
-                        "(--facts-eval none, --general-prompts none)") from None
-                del enc
-                torch.cuda.empty_cache()
-                batch_size //= 2
-                continue
-            new = out[:, enc["input_ids"].shape[1]:]
-            ended = (new == tokenizer.eos_token_id).any(dim=1).tolist()
-            answers += zip(tokenizer.batch_decode(new, skip_special_tokens=True), ended, strict=True)
-    finally:
-        tokenizer.padding_side = side
-    return answers
-
-
-def greedy_answers(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = PROBE_BATCH
-                   ) -> list[str]:
-    """One greedy chat answer per prompt (see generate)."""
-    return [text for text, _ in generate(model, tokenizer, prompts, max_new_tokens, batch_size)]
-
-
-def rank_slices(answer: Callable[[list], list], items: list) -> list:
-    """answer(items) with the work shared by the data-parallel ranks: each answers every world-th item and all
-    ranks get every answer, in order (one process: answer(items))."""
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return answer(items)
-    world, rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
-    parts: list = [None] * world
-    torch.distributed.all_gather_object(parts, answer(items[rank::world]))
-    out = [None] * len(items)
-    for r, part in enumerate(parts):
-        out[r::world] = part
-    return out
+from ziglora.train.generate import generating, greedy_answers, rank_slices
 
 
 @dataclass
@@ -113,12 +47,11 @@ class Evaluation:
 class FactsProbe(TrainerCallback):
     def __init__(self, dev: list[FactTask], retain: list[FactTask], tokenizer, zig_version: str, *,
                  every_steps: int, target: float, patience: int, max_new_tokens: int,
-                 modes: tuple[Callable, Callable] = (lambda m: m.eval(), lambda m: m.train()),
-                 trained: list[FactTask] = ()):
-        """`modes`: (to inference, back to training), each called with the model; Unsloth has its own pair.
+                 modes: tuple[Callable, Callable], trained: list[FactTask] = ()):
+        """`modes`: (to inference, back to training), each called with the model (model.inference_modes).
         `trained`: questions the run trains on, asked as they were trained: are the facts memorized at all? (A dev
         question fails either because the fact is not memorized or because it does not carry over to the user's
-        words; bench/coverage.py found the first to be the larger loss: 33 of 76, docs/RESULTS.md.)"""
+        words.)"""
         self.dev, self.retain, self.tokenizer, self.version = dev, retain, tokenizer, zig_version
         self.trained = list(trained)
         self.every_steps, self.target, self.patience = every_steps, target, patience
@@ -146,21 +79,14 @@ class FactsProbe(TrainerCallback):
 
     def _ask(self, model, state) -> Evaluation:
         t0 = time.perf_counter()
-        to_inference, to_training = self.modes
-        was_training = model.training
         # after the first evaluation only the retain questions the model answered then: one it could not answer
-        # cannot be kept. At the Qwen3-8B shape with random weights (0-1 of 80 known) that is 122 prompts instead of
-        # 202, where 138 fitted one batch and 202 needed two (docs/BENCHMARKS.md); a real model knows more of them
+        # cannot be kept, and a smaller batch is quicker
         retain = [t for t, known in zip(self.retain, self.base_retain, strict=True) if known] \
             if self.base_retain else self.retain
-        to_inference(model)
-        try:
+        with generating(model, self.modes):
             passed = self._passes(model, self.dev + self.trained + retain)
-            dev, trained = passed[:len(self.dev)], passed[len(self.dev):len(self.dev) + len(self.trained)]
-            retain_passed = passed[len(self.dev) + len(self.trained):]
-        finally:
-            if was_training:
-                to_training(model)
+        dev, trained = passed[:len(self.dev)], passed[len(self.dev):len(self.dev) + len(self.trained)]
+        retain_passed = passed[len(self.dev) + len(self.trained):]
         if not self.base_retain:
             self.base_retain = retain_passed
         kept = sum(retain_passed)  # the first time: what it knows before training, all kept by definition
@@ -214,9 +140,8 @@ class FactsProbe(TrainerCallback):
                                if p.requires_grad}
         if not self.target:
             return
-        # patience counts only evaluations of a model that has memorized its facts: at lr 3e-4 a dev score of 4/58
-        # after epoch 1 (noise on 58 questions) stopped a run at epoch 4 with 31 of 64 trained facts recalled,
-        # still rising (docs/RESULTS.md, seventh measurement); at the default 5e-4 half is recalled by epoch 3
+        # patience counts only evaluations of a model that has memorized its facts: before that, a noisy early dev
+        # score would stop a run that is still learning (docs/RESULTS.md)
         stale = sum(h.memorized(len(self.trained)) for h in self.history[self.history.index(self.best) + 1:])
         if e.dev_passed >= self.target * len(self.dev):
             self.stop_reason = f"dev accuracy reached --until-facts {self.target:g} at step {e.step}"
