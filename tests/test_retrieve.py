@@ -198,3 +198,11 @@ def test_system_message_names_the_release_and_each_section(release):
     assert "Zig 0.15.2 documentation" in message["content"]
     assert f"--- {section_id(NOTES, ['Language Changes', 'usingnamespace Removed'])} ---" in message["content"]
     assert "The `usingnamespace` keyword has been removed." in message["content"]
+
+
+def test_a_corpus_the_index_cannot_be_cached_beside_is_indexed_in_memory(release, tmp_path, caplog):
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder would go")
+    index = load_index(release, cache_root=blocked)
+    assert not index.reused and index.search("usingnamespace", 1)
+    assert "could not cache the retrieval index" in caplog.text

@@ -1,7 +1,7 @@
 """A BM25 index over one release's corpus, built once and cached beside it, keyed by what it was built from.
 
-BM25 by bm25s: a maintained, numpy-only library (sparse score matrix, saved as plain .npy/.json) that scores a
-query over a release's few hundred sections in well under a millisecond, without a search server or a JIT.
+Why bm25s: maintained, numpy-only (no search server, no JIT), scores a query as a few sparse column sums, and
+saves its index as plain .npy/.json files that load without pickle.
 
 The cache is `<release>/retrieval/<key>/` (or under `cache_root`): the key hashes the corpus files' sha256 from
 manifest.json with the index settings, so an unchanged release reuses its index and a rebuilt one (or new settings)
@@ -99,8 +99,12 @@ def load_index(release: Path, cache_root: Path | None = None, settings: Settings
         return Index(bm25, sections, meta["zig_version"], key, reused=True)
     index = build(read_sections(release, manifest), manifest["zig_version"], settings)
     index.key = key
-    _save(index, target, {"key": key, "zig_version": index.zig_version, "settings": asdict(settings),
-                          "files": files})
+    try:
+        _save(index, target, {"key": key, "zig_version": index.zig_version, "settings": asdict(settings),
+                              "files": files})
+    except OSError as e:  # a read-only corpus still serves: the index is rebuilt in memory next time
+        log.warning("could not cache the retrieval index in %s (%s); using it from memory", root, e)
+        return index
     for old in root.iterdir():
         if old.is_dir() and old.name != key and not old.name.startswith("."):
             shutil.rmtree(old, ignore_errors=True)
