@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 from ziglora.common.io import sha256_file, write_json, write_jsonl
-from ziglora.retrieve.context import CUT_NOTE, estimate_tokens, fit, retrieve, tokenizer_counter
+from ziglora.retrieve.context import (
+    CUT_NOTE,
+    SEPARATOR,
+    estimate_tokens,
+    fit,
+    header,
+    render_section,
+    retrieve,
+    tokenizer_counter,
+)
 from ziglora.retrieve.corpus import NOTES, section_id
 from ziglora.retrieve.index import Hit, load_index
 from ziglora.retrieve.tokenize import tokenize
@@ -156,14 +165,27 @@ def test_context_keeps_whole_sections_in_rank_order_within_the_budget(release):
     assert len(hits) == 3
     whole = fit(index.zig_version, hits, budget=10_000)
     assert [s.id for s in whole.sections] == [h.section.id for h in hits] and not whole.cut
-    # the estimate, summed over the parts, errs long by at most a token a part
-    assert 0 <= whole.tokens - estimate_tokens(whole.text) <= 1 + len(whole.blocks)
-    assert whole.text == whole.system_message()["content"]
+    assert whole.tokens == estimate_tokens(whole.text) and whole.text == whole.system_message()["content"]
     for budget, n in ((whole.tokens - 1, 2), (whole.tokens - 60, 1)):  # each of these sections is 50-60 tokens
         context = fit(index.zig_version, hits, budget)
         assert context.tokens <= budget and not context.cut
         assert [s.id for s in context.sections] == [h.section.id for h in hits][:n]
     assert fit(index.zig_version, hits, 10).sections == ()  # not even the header fits
+
+
+def test_a_last_section_that_the_whole_count_takes_over_the_budget_is_left_out(release):
+    """A tokenizer can count the joined text longer than its parts (merges across the joins): the whole decides."""
+    index = load_index(release)
+    hits = index.search("usingnamespace branchHint DebugAllocator", 5)
+    parts = [header(index.zig_version) + SEPARATOR, *(render_section(h.section) + SEPARATOR for h in hits)]
+    budget = sum(estimate_tokens(p) for p in parts)  # the three sections fit, counted part by part
+    assert len(fit(index.zig_version, hits, budget).sections) == 3
+
+    def joins_cost_more(text: str) -> int:
+        return estimate_tokens(text) + 5 * text.count("\n\n---")
+
+    context = fit(index.zig_version, hits, budget, joins_cost_more)
+    assert len(context.sections) == 2 and context.tokens == joins_cost_more(context.text) <= budget
 
 
 def test_a_section_too_long_for_the_budget_is_cut_at_a_line_with_its_code_fence_closed(release):

@@ -33,14 +33,13 @@ def estimate_tokens(text: str) -> int:
 
 
 def tokenizer_counter(tokenizer_json: Path) -> TokenCounter:
-    """Exact counts with a model's own tokenizer.json (Hugging Face `tokenizers`), remembered per text: the texts
-    fit() counts are the corpus's own sections and lines (so the memory is bounded by the corpus), and they come
-    back request after request."""
+    """Exact counts with a model's own tokenizer.json (Hugging Face `tokenizers`), remembered per text: the corpus's
+    sections and lines come back request after request (the count itself is `.__wrapped__`)."""
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(tokenizer_json))
 
-    @functools.cache
+    @functools.cache  # bounded by the corpus: fit() remembers only its sections and their lines
     def count(text: str) -> int:
         return len(tokenizer.encode(text, add_special_tokens=False).ids)
 
@@ -78,22 +77,21 @@ def _units(block: str) -> list[str]:
     return [u for u in _UNIT.findall(block) if u]
 
 
-def _cut(block: str, room: int, count: TokenCounter) -> tuple[str, int] | None:
+def _cut(block: str, room: int, count: TokenCounter) -> str | None:
     """The longest leading run of `block`'s lines that fits `room` tokens with the cut note (a code fence left open
-    is closed), and its tokens; None when not even the first line fits."""
+    is closed); None when not even the first line fits."""
     used, open_fence, best = count(CUT_NOTE), False, None
     units = _units(block)
     for n, unit in enumerate(units[:-1], 1):  # the whole block did not fit: at least its last line goes
         used += count(unit)
         open_fence ^= unit.lstrip().startswith("```")
-        total = used + (count(FENCE) if open_fence else 0)
-        if total > room:
+        if used + (count(FENCE) if open_fence else 0) > room:
             break
-        best = (n, open_fence, total)
+        best = (n, open_fence)
     if best is None:
         return None
-    n, open_fence, total = best
-    return "".join(units[:n]).rstrip("\n") + "\n" + (FENCE if open_fence else "") + CUT_NOTE, total
+    n, open_fence = best
+    return "".join(units[:n]).rstrip("\n") + "\n" + (FENCE if open_fence else "") + CUT_NOTE
 
 
 def prepare(index: Index, count: TokenCounter) -> None:
@@ -111,14 +109,12 @@ def fit(zig_version: str, hits: list[Hit], budget: int, count: TokenCounter = es
     """Whole sections in rank order while they fit `budget` tokens (header included); the first that does not fit is
     cut to its leading lines if at least MIN_CUT tokens are left, else skipped for a later, shorter one.
 
-    Each part is counted with the line breaks after it, where a byte-level BPE pre-tokenizer (Qwen3's) splits before
-    the next part's first character: the parts' counts add up to the whole text's (or err long, where a tokenizer
-    merges line breaks with the indentation after them), and with a remembering counter each part of the corpus is
-    counted once per process, not once per request."""
+    The choice adds up the parts' counts (a section with the blank line after it, a line with its line breaks), each
+    counted once per process by a remembering counter. BPE merges across the joins can make the whole a few tokens
+    longer than that sum, so the whole is counted once more, and a last section that takes it over is left out."""
     sections: list[Section] = []
     blocks: list[str] = []
     used = count(header(zig_version) + SEPARATOR)
-    tokens = 0
     cut = False
     for hit in hits:
         block = render_section(hit.section)
@@ -126,17 +122,23 @@ def fit(zig_version: str, hits: list[Hit], budget: int, count: TokenCounter = es
         if used + need <= budget:
             sections.append(hit.section)
             blocks.append(block)
-            tokens = used + count(block)  # the text ends with this block, without the blank line after it
             used += need
             continue
         if budget - used >= MIN_CUT and (head := _cut(block, budget - used, count)) is not None:
             sections.append(hit.section)
-            blocks.append(head[0])
-            tokens = used + head[1]
+            blocks.append(head)
             cut = True
             break
-    text = SEPARATOR.join([header(zig_version), *blocks]) if blocks else ""
-    return Context(zig_version, tuple(sections), tuple(blocks), text, tokens, cut)
+    whole = getattr(count, "__wrapped__", count)  # each request's text is new: counted, not remembered
+    while blocks:
+        text = SEPARATOR.join([header(zig_version), *blocks])
+        tokens = whole(text)
+        if tokens <= budget:
+            return Context(zig_version, tuple(sections), tuple(blocks), text, tokens, cut)
+        sections.pop()
+        blocks.pop()
+        cut = False  # only the last block can be the cut one
+    return Context(zig_version, (), (), "", 0, False)
 
 
 def retrieve(index: Index, query: str, budget: int = DEFAULT_BUDGET, k: int = DEFAULT_K,
