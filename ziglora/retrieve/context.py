@@ -11,10 +11,7 @@ from pathlib import Path
 from ziglora.retrieve.corpus import Section
 from ziglora.retrieve.index import Hit, Index
 
-# Tokens of retrieved context per request: what an 8k window leaves beside Aider's first request for nine in ten
-# exercism exercises (Qwen3 tokens, Aider's own prompt included) and a reply of evaluate.py's 2,048 tokens, less a
-# margin (docs/RETRIEVAL.md measures it).
-DEFAULT_BUDGET = 2500
+DEFAULT_BUDGET = 2500  # tokens: an 8k window less Aider's prompt for most exercises and a reply (docs/RETRIEVAL.md)
 DEFAULT_K = 5  # sections considered, best first, before the budget cuts them
 MIN_CUT = 200  # tokens: a cut section shorter than this is too little of it to be worth the space
 # Fewer characters per token than Qwen3 and SmolLM2 average on the docs, so that the estimate errs long.

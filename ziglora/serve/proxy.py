@@ -205,7 +205,9 @@ class _Handler(BaseHTTPRequestHandler):
         srv, s = self.server, self.server.settings
         where = f"{srv.upstream_host}:{srv.upstream_port}" if srv.upstream_port else srv.upstream_host
         conn = srv.connection_class(srv.upstream_host, srv.upstream_port, timeout=s.upstream_timeout_s)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP | {"host", "content-length"}}
+        # host and length are this hop's; the body is already read, so no 100-continue is awaited upstream
+        own = HOP_BY_HOP | {"host", "content-length", "expect"}
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in own}
         if body or self.command in ("POST", "PUT", "PATCH"):
             headers["Content-Length"] = str(len(body))
         try:
