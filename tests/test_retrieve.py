@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ziglora.common.io import sha256_file, write_json, write_jsonl
+from ziglora.data.manifest import DataError
 from ziglora.retrieve.context import (
     CUT_NOTE,
     SEPARATOR,
@@ -21,7 +22,6 @@ from ziglora.retrieve.context import (
 from ziglora.retrieve.corpus import NOTES, section_id
 from ziglora.retrieve.index import Hit, load_index
 from ziglora.retrieve.tokenize import tokenize
-from ziglora.train.examples import DataError
 
 LONG_CODE = "\n".join(f"    const value_{i} = compute({i});" for i in range(400))
 NOTES_SECTIONS = [

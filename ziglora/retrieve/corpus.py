@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ziglora.train.examples import load_manifest, outputs_of_kind
+from ziglora.data.manifest import load_manifest, outputs_of_kind
 
 NOTES = "release-notes"  # the source of the natural questions' `section`
 # The manifest kinds whose records are sections: langref/release-notes sections and the chat records, of which the
