@@ -60,9 +60,12 @@ def provenance(zig_version: str, section_title: str, level: int) -> str:
 def fact_prompt(task: FactTask, zig_version: str, context: str | None = None) -> str:
     """The user turn for one question. `context` (open book): the docs text pasted before the question."""
     ask = framed(task.q, zig_version if task.about_release else None)
-    if context is None:
-        return ask
-    return f"Here is part of the Zig {zig_version} documentation:\n\n{context.strip()}\n\n{ask}"
+    return ask if context is None else with_docs(ask, zig_version, context)
+
+
+def with_docs(question: str, zig_version: str, context: str) -> str:
+    """`question` after the docs text it may be answered from: the open book, and what a distillation teacher reads."""
+    return f"Here is part of the Zig {zig_version} documentation:\n\n{context.strip()}\n\n{question}"
 
 
 _THINK = re.compile(r"<think>.*?</think>", re.S)
