@@ -21,8 +21,8 @@ from types import SimpleNamespace
 import pytest
 
 from ziglora.evaluate.exercism_track import exercises_from_members
-from ziglora.evaluate.harness import Client, Context
-from ziglora.evaluate.questions import FactTask, fact_passes
+from ziglora.evaluate.harness import Client, Context, Outcome
+from ziglora.evaluate.questions import FactTask, fact_passes, passes_on_provenance_alone, provenance
 from ziglora.evaluate.sandbox import run_zig_test
 from ziglora.evaluate.standin import StandIn
 from ziglora.evaluate.suites.exercism import exercise_prompt, extract_zig
@@ -150,6 +150,24 @@ def test_fact_regex_is_case_insensitive_search():
     assert fact_passes(task, "Use COMPTIME here.")
     assert not fact_passes(task, "use comptimes")
     assert not fact_passes(task, "<think>comptime</think> no idea")
+
+
+def test_the_provenance_line_is_not_judged_and_what_it_alone_carried_is_counted():
+    """A trained answer ends by naming its section; a title holding the accepted word must not pass an answer that
+    states another fact (the line as build_qa writes it, for a section and for the introduction)."""
+    task = FactTask("q1", "Which function was added to Allocator.VTable?", r"\bremap\b", "")
+    wrong = ("`std.heap.VTable.add(value, time)`.\n\n"
+             + provenance("0.14.0", "Allocator API Changes (remap)", 3))
+    assert not fact_passes(task, wrong) and passes_on_provenance_alone(task, wrong)
+    right = "`remap` was added to Allocator.VTable.\n\n" + provenance("0.14.0", "Allocator API Changes (remap)", 3)
+    assert fact_passes(task, right) and not passes_on_provenance_alone(task, right)
+    intro = FactTask("q2", "Who funds Zig?", r"introduction", "")
+    assert passes_on_provenance_alone(intro, "Nobody.\n" + provenance("0.14.0", "0.14.0 Release Notes", 1))
+    report = {label: [Outcome(label, "facts", str(i), ok, "", metrics={"provenance_only": True} if carried else {})
+                      for i, (ok, carried) in enumerate(rows)]
+              for label, rows in {"base": [(True, False), (False, False)],
+                                  "ziglora": [(True, False), (False, True)]}.items()}
+    assert FACTS_SUITE.notes(report, "base") == {"ziglora": "kept 1 of 1; 1 more on the provenance line alone"}
 
 
 def test_exercises_grouped_by_folder_with_underscored_files():

@@ -14,7 +14,7 @@ from ziglora.common import models
 from ziglora.common.io import USUAL_FILE_MODE, read_jsonl, write_json, write_jsonl
 from ziglora.data.stages import output_entry
 from ziglora.serve.contract import LORA_PROJECTIONS, adapter_problems
-from ziglora.train import backend, trainset
+from ziglora.train import backend, teacher, trainset
 from ziglora.train.backend import TrainingError
 from ziglora.train.run import run
 from ziglora.train.settings import parse
@@ -589,7 +589,7 @@ def test_general_answers_are_the_base_model_s_own_and_cut_ones_are_left_out(tiny
     general = tmp_path / "general.jsonl"
     write_jsonl(general, [{"prompt": f"Say something about number {i}."} for i in range(3)])
     asked: list[list[str]] = []
-    real_generate = trainset.generate
+    real_generate = teacher.generate
 
     def generate(model, tok, batch, max_new_tokens):
         asked.append(list(batch))
@@ -598,7 +598,7 @@ def test_general_answers_are_the_base_model_s_own_and_cut_ones_are_left_out(tiny
         said = real_generate(model, tok, batch, 4)
         return [(f"Answer {i}: {text}", i != 1) for i, (text, _) in enumerate(said)]
 
-    monkeypatch.setattr(trainset, "generate", generate)
+    monkeypatch.setattr(teacher, "generate", generate)
     report = train(run_args(tiny_qwen3_dir, rel, prompts, tmp_path / "out", "--general-prompts", str(general),
                             "--max-steps", "2", "--oversample", "general=0.2"))
     assert asked == [[f"Say something about number {i}." for i in range(3)]]

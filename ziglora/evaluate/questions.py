@@ -60,9 +60,12 @@ def provenance(zig_version: str, section_title: str, level: int) -> str:
 def fact_prompt(task: FactTask, zig_version: str, context: str | None = None) -> str:
     """The user turn for one question. `context` (open book): the docs text pasted before the question."""
     ask = framed(task.q, zig_version if task.about_release else None)
-    if context is None:
-        return ask
-    return f"Here is part of the Zig {zig_version} documentation:\n\n{context.strip()}\n\n{ask}"
+    return ask if context is None else with_docs(ask, zig_version, context)
+
+
+def with_docs(question: str, zig_version: str, context: str) -> str:
+    """`question` after the docs text it may be answered from: the open book, and what a distillation teacher reads."""
+    return f"Here is part of the Zig {zig_version} documentation:\n\n{context.strip()}\n\n{question}"
 
 
 _THINK = re.compile(r"<think>.*?</think>", re.S)
@@ -72,5 +75,21 @@ def strip_think(answer: str) -> str:
     return _THINK.sub("", answer)
 
 
+# The provenance line (above) names the section, not the fact: a title that holds the accepted word would pass an
+# answer that states another fact, so it is left out of what the accept pattern sees.
+_PROVENANCE = re.compile(r"This is (?:part of the Zig \S+ release notes on [^\n]*|from the introduction of the Zig "
+                         r"\S+ release notes\.)")
+
+
+def judged_text(answer: str) -> str:
+    """What the accept pattern sees of an answer: no think block, no provenance line."""
+    return _PROVENANCE.sub("", strip_think(answer))
+
+
 def fact_passes(task: FactTask, answer: str) -> bool:
-    return re.search(task.accept, strip_think(answer), re.IGNORECASE) is not None
+    return re.search(task.accept, judged_text(answer), re.IGNORECASE) is not None
+
+
+def passes_on_provenance_alone(task: FactTask, answer: str) -> bool:
+    """Would the answer pass only because its provenance line names the question's words? (Reported, not passed.)"""
+    return not fact_passes(task, answer) and re.search(task.accept, strip_think(answer), re.IGNORECASE) is not None

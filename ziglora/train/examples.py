@@ -14,10 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from ziglora.train.windows import CutStats, Tokenize, document_windows, render_example
 
+if TYPE_CHECKING:
+    from ziglora.train.teacher import TeacherTable
+
 IGNORE = -100  # the label PyTorch's cross-entropy (and so transformers) skips
+NO_TEACHER = -1  # the teacher_row of a token no distillation teacher scored
 
 # Std lib files first in line for the token budget: the modules user code touches most.
 STDLIB_PRIORITY = (
@@ -138,12 +143,14 @@ def select_stdlib(records: list[dict], tokenize: Tokenize, budget: int) -> list[
 
 
 def build_examples(version: str, by_kind: dict[str, list[tuple[str, list[dict]]]], prompts: list[dict],
-                   tokenizer, max_len: int, stdlib_tokens: int, template_kwargs: dict, general: Sequence[dict] = ()
-                   ) -> tuple[list[dict], dict[str, SourceStats]]:
+                   tokenizer, max_len: int, stdlib_tokens: int, template_kwargs: dict, general: Sequence[dict] = (),
+                   teacher: TeacherTable | None = None) -> tuple[list[dict], dict[str, SourceStats]]:
     """Every training sequence of a release (before oversampling and the eval split), with per-source stats.
 
     `by_kind` maps a manifest kind (doc_sections, examples, stdlib, chat) to its (path, records) outputs;
-    `prompts` and `general` are {prompt, completion} records (hand-written; the base model's own answers)."""
+    `prompts` and `general` are {prompt, completion} records (hand-written; the base model's own answers). With a
+    `teacher` table every sequence also has a teacher_row column (the teacher's table row per answer token it
+    scored, NO_TEACHER elsewhere)."""
     def tokenize(text: str) -> list[int]:
         # verbose=False: a whole std lib file is longer than the model's context, which is fine before windowing
         return tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
@@ -154,7 +161,7 @@ def build_examples(version: str, by_kind: dict[str, list[tuple[str, list[dict]]]
     def add_document(source: str, header: str, sections: list[str]) -> None:
         st = stats.setdefault(source, SourceStats())
         for ids in document_windows(header, sections, tokenize, max_len, st.cuts):
-            examples.append({"input_ids": ids, "labels": list(ids), "source": source})
+            examples.append(_with_rows({"input_ids": ids, "labels": list(ids), "source": source}, None, teacher))
 
     for _, records in by_kind.get("doc_sections", []):
         for source in dict.fromkeys(r["source"] for r in records):  # one document per source, in file order
@@ -175,7 +182,7 @@ def build_examples(version: str, by_kind: dict[str, list[tuple[str, list[dict]]]
         add_document("stdlib", f"Zig {version} standard library: lib/{rec['path']}", [rec["text"].rstrip()])
     chats = [(r.get("source", "chat"), r) for _, records in by_kind.get("chat", []) for r in records]
     chats += [("prompts", {"messages": prompt_messages(r)}) for r in prompts]
-    chats += [("general", {"messages": prompt_messages(r)}) for r in general]
+    chats += [("general", {"id": general_key(r["prompt"]), "messages": prompt_messages(r)}) for r in general]
     for source, record in chats:
         st = stats.setdefault(source, SourceStats())
         st.records += 1
@@ -185,6 +192,20 @@ def build_examples(version: str, by_kind: dict[str, list[tuple[str, list[dict]]]
         elif chat.left_out is LeftOut.TOO_LONG:
             st.too_long += 1
         else:
-            examples.append({"input_ids": chat.input_ids, "labels": chat.labels, "source": source})
+            example = {"input_ids": chat.input_ids, "labels": chat.labels, "source": source}
+            examples.append(_with_rows(example, record.get("id"), teacher))
     return examples, stats
+
+
+def general_key(prompt: str) -> str:
+    """A general answer's identity, as the teacher table knows it (a fact record has its own id)."""
+    return "general:" + prompt
+
+
+def _with_rows(example: dict, key: str | None, teacher: TeacherTable | None) -> dict:
+    """`example` with its teacher_row column when the run distils (all NO_TEACHER where the teacher scored none)."""
+    if teacher is None:
+        return example
+    rows = teacher.rows_for(key, example["labels"]) if key is not None else None
+    return {**example, "teacher_row": rows or [NO_TEACHER] * len(example["input_ids"])}
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from transformers import TrainerCallback
 
-from ziglora.evaluate.questions import FactTask, fact_passes, fact_prompt
+from ziglora.evaluate.questions import FactTask, fact_passes, fact_prompt, passes_on_provenance_alone
 from ziglora.train.generate import generating, greedy_answers, rank_slices
 
 
@@ -33,6 +33,7 @@ class Evaluation:
     retain_kept: int  # of the retain questions the model answered before training
     trained_passed: int  # trained cloze questions whose value the answer names: memorized
     seconds: float
+    dev_on_provenance: int = 0  # dev answers that failed but whose provenance line alone names the accepted words
 
     def key(self) -> tuple[int, int]:
         """Better = more dev facts; between equals, more of the old knowledge kept."""
@@ -67,13 +68,13 @@ class FactsProbe(TrainerCallback):
 
     # ------------------------------------------------------------------ asking
 
-    def _passes(self, model, tasks: list[FactTask]) -> list[bool]:
-        """Pass/fail per task, all asked in one batch. Under data parallel each rank asks its slice and the results
-        are gathered."""
-        def judge(mine: list[FactTask]) -> list[bool]:
+    def _passes(self, model, tasks: list[FactTask]) -> list[tuple[bool, bool]]:
+        """(passed, failed but its provenance line alone matches) per task, all asked in one batch. Under data
+        parallel each rank asks its slice and the results are gathered."""
+        def judge(mine: list[FactTask]) -> list[tuple[bool, bool]]:
             said = greedy_answers(model, self.tokenizer, [fact_prompt(t, self.version) for t in mine],
                                   self.max_new_tokens)
-            return [fact_passes(t, a) for t, a in zip(mine, said, strict=True)]
+            return [(fact_passes(t, a), passes_on_provenance_alone(t, a)) for t, a in zip(mine, said, strict=True)]
 
         return rank_slices(judge, tasks)
 
@@ -84,8 +85,10 @@ class FactsProbe(TrainerCallback):
         retain = [t for t, known in zip(self.retain, self.base_retain, strict=True) if known] \
             if self.base_retain else self.retain
         with generating(model, self.modes):
-            passed = self._passes(model, self.dev + self.trained + retain)
+            judged = self._passes(model, self.dev + self.trained + retain)
+        passed = [ok for ok, _ in judged]
         dev, trained = passed[:len(self.dev)], passed[len(self.dev):len(self.dev) + len(self.trained)]
+        on_provenance = sum(carried for _, carried in judged[:len(self.dev)])
         retain_passed = passed[len(self.dev) + len(self.trained):]
         if not self.base_retain:
             self.base_retain = retain_passed
@@ -93,13 +96,14 @@ class FactsProbe(TrainerCallback):
         seconds = time.perf_counter() - t0
         self.seconds += seconds
         return Evaluation(state.global_step, round(state.epoch or 0.0, 3), sum(dev), kept, sum(trained),
-                          round(seconds, 2))
+                          round(seconds, 2), on_provenance)
 
     def line(self, e: Evaluation) -> str:
         known = sum(self.base_retain)
         trained = f", trained facts {e.trained_passed}/{len(self.trained)}" if self.trained else ""
+        carried = f" (+{e.dev_on_provenance} on the provenance line alone)" if e.dev_on_provenance else ""
         return (f"facts probe at step {e.step} (epoch {e.epoch:g}): dev {e.dev_passed}/{len(self.dev)} "
-                f"({e.dev_passed / max(1, len(self.dev)):.0%}){trained}, retain kept {e.retain_kept}/{known} "
+                f"({e.dev_passed / max(1, len(self.dev)):.0%}){carried}{trained}, retain kept {e.retain_kept}/{known} "
                 f"[{e.seconds:.1f}s]")
 
     # ------------------------------------------------------------------ Trainer events
@@ -157,7 +161,8 @@ class FactsProbe(TrainerCallback):
         def row(e: Evaluation) -> dict:
             return {"step": e.step, "epoch": e.epoch, "dev_passed": e.dev_passed, "dev_total": len(self.dev),
                     "dev_accuracy": round(e.dev_passed / max(1, len(self.dev)), 4), "retain_kept": e.retain_kept,
-                    "trained_passed": e.trained_passed, "seconds": e.seconds}
+                    "trained_passed": e.trained_passed, "dev_on_provenance_alone": e.dev_on_provenance,
+                    "seconds": e.seconds}
 
         known = sum(self.base_retain)
         out = {"dev_questions": len(self.dev), "trained_questions": len(self.trained),

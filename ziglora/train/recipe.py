@@ -24,17 +24,17 @@ from ziglora.train.model import inference_modes, load_model
 from ziglora.train.probe import FactsProbe
 from ziglora.train.report import log, save_adapter
 from ziglora.train.settings import Settings
+from ziglora.train.teacher import TeacherTable, run_teacher
 from ziglora.train.trainer import Fit, build_trainer, fit, packing_stats
 from ziglora.train.trainset import (
-    GENERAL_TOKENS,
     ProbeQuestions,
     Release,
     TrainingSet,
-    general_answers,
     general_prompts,
     load_training_set,
     probe_questions,
     read_release,
+    teacher_plan,
     trained_questions,
 )
 
@@ -59,9 +59,9 @@ def train(s: Settings, be: Backend, recipe: Path | None = None, extra_callbacks:
     release = read_release(s)  # first: bad data fails before the model loads
     questions = probe_questions(s, release.version)
     model, tokenizer, load_s = setup_model(s, be)
-    data = setup_data(s, be, model, tokenizer, release)
+    data, teacher = setup_data(s, be, model, tokenizer, release)
     meters = setup_meters(s, be, tokenizer, release, questions)
-    trainer = setup_trainer(s, be, model, tokenizer, data, [*meters.callbacks(), *extra_callbacks])
+    trainer = setup_trainer(s, be, model, tokenizer, data, teacher, [*meters.callbacks(), *extra_callbacks])
     result = fit(trainer, s, be)
     report = training_report(s, be, recipe, trainer, data.info, result, meters, load_s)
     if trainer.is_world_process_zero():
@@ -79,18 +79,19 @@ def setup_model(s: Settings, be: Backend) -> tuple:
     return model, tokenizer, load_s
 
 
-def setup_data(s: Settings, be: Backend, model, tokenizer, release: Release) -> TrainingSet:
-    """The training set: the release's sequences and the base model's own answers to the general prompts (asked
-    before the first step, so they are the base model's)."""
-    prompts, general_file = general_prompts(s)
-    general, general_info = general_answers(model, tokenizer, prompts, inference_modes(be)) if prompts else ([], {})
-    if prompts:
-        log(f"general answers of the base model ({general_file}): {general_info['answers_kept']} of "
-            f"{general_info['prompts']} kept ({general_info['answers_cut']} cut at {GENERAL_TOKENS} tokens) "
-            f"[{general_info['seconds']}s]")
-    data = load_training_set(s, tokenizer, release, general)
-    data.info["general"] = {"file": general_file, **general_info}
-    return data
+def setup_data(s: Settings, be: Backend, model, tokenizer, release: Release
+               ) -> tuple[TrainingSet, TeacherTable | None]:
+    """The training set: the release's sequences and what the teacher pass gives (the base model's own answers to
+    the general prompts and, when distilling, its top-k on the distilled answers), computed before the first step
+    or reused from the release's teacher cache."""
+    plan = teacher_plan(s, release, be.cuda)
+    teacher = run_teacher(plan, model, tokenizer, release.version, be.model_path, Path(s.data) / "teacher",
+                          inference_modes(be), be.unsloth)
+    data = load_training_set(s, tokenizer, release, teacher)
+    data.info["teacher"] = teacher.info
+    data.info["general"] = {"file": general_prompts(s)[1], "prompts": len(plan.general_prompts),
+                            "answers_kept": len(teacher.general), "answers_cut": teacher.info["general_cut"]}
+    return data, teacher.table
 
 
 def setup_meters(s: Settings, be: Backend, tokenizer, release: Release, questions: ProbeQuestions) -> Meters:
@@ -105,10 +106,10 @@ def setup_meters(s: Settings, be: Backend, tokenizer, release: Release, question
                   questions.dev_file)
 
 
-def setup_trainer(s: Settings, be: Backend, model, tokenizer, data: TrainingSet,
+def setup_trainer(s: Settings, be: Backend, model, tokenizer, data: TrainingSet, teacher: TeacherTable | None,
                   callbacks: Sequence[TrainerCallback]) -> Trainer:
     """The Trainer, and the token table of what it trains on, logged."""
-    trainer = build_trainer(s, be, model, tokenizer, data, callbacks)
+    trainer = build_trainer(s, be, model, tokenizer, data, teacher, callbacks)
     data.info.update(packing_stats(trainer, s, data.info["train_tokens"]))
     log(format_table(data.info["token_table"], data.info["padding_share"]))
     for source, dropped in data.info["dropped"].items():

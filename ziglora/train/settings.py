@@ -37,6 +37,7 @@ SIZE_DEFAULTS = {
     # the facts repeated; not measured at 8B here, so the facts probe tells a user whether their run learned.
     "large": SizeDefaults(2e-4, 4, "4bit", 4096, 2, 4, True, "all", "qa-facts=0.35,qa=0.15,prompts=0.1,general=0.05"),
 }
+DISTILLED = ("facts", "general")  # what --distill can name
 CPU_SHAPE = (2048, 1, 1)  # (window, batch, accumulation) without CUDA: keeps a step of a small model to seconds
 
 # --help lists the settings under these titles, in this order.
@@ -44,6 +45,8 @@ GROUPS = {
     "model": "model (the base model and its LoRA adapter)",
     "data": "data (what the model trains on)",
     "training": "training (the optimizer and the length of the run)",
+    "distillation": "distillation (the base model as teacher: with the section in its prompt for the facts, as it was "
+                    "for the general answers)",
     "probe": "probe (questions asked while training: they decide when to stop and which adapter is saved)",
     "output": "output (where the adapter, checkpoints and logs go)",
     "experimental": "experimental (levers kept for benchmarks; their defaults are the measured choice)",
@@ -108,6 +111,19 @@ class Settings:
     eval_steps: int = setting("training", 50, "Eval loss and a checkpoint every N optimizer steps.")
     resume: bool = setting("training", False, "Continue from the last checkpoint in --checkpoints.")
     seed: int = setting("training", 3407, "Seed of the mix, the eval split, LoRA init and shuffling.")
+    # ------------------------------------------------------------------ distillation
+    distill: str = setting("distillation", "none", "What the student learns from the teacher's top-k: facts (the "
+                           "fact Q&A, teacher reads the section), general (the general answers), both "
+                           "comma-separated, or none (cross-entropy on the answers only).")
+    distill_answers: str = setting("distillation", "reference", "The fact answers distilled: the data's reference "
+                                   "answers, or the teacher's own greedy answers with the section in its prompt.",
+                                   choices=("reference", "teacher"))
+    teacher_top_k: int = setting("distillation", 16, "Teacher log-probabilities kept per answer token (the rest of "
+                                 "its mass is one bucket).")
+    distill_kl_weight: float = setting("distillation", 1.0, "Weight of KL(teacher || student) per distilled answer "
+                                       "token.")
+    distill_ce_weight: float = setting("distillation", 0.0, "Weight of the cross-entropy on distilled answer tokens "
+                                       "(other tokens always train with weight 1).")
     # ------------------------------------------------------------------ probe
     facts_eval: str = setting("probe", "auto", "Facts JSONL whose dev split is asked; auto: "
                               "evals/zig-<release>/natural.jsonl if any; none: no probe.")
@@ -145,6 +161,14 @@ class Settings:
             raise ValueError(f"--lora-targets: {', '.join(sorted(unknown))} not among {', '.join(LORA_PROJECTIONS)}")
         if self.oversample is not None:
             self.oversample_shares()  # fail on a malformed --oversample before anything loads
+        if not set(self.distilled()) <= set(DISTILLED):
+            raise ValueError(f"--distill {self.distill}: name some of {', '.join(DISTILLED)}, or none")
+        if self.teacher_top_k < 1 or self.distill_kl_weight < 0 or self.distill_ce_weight < 0:
+            raise ValueError("--teacher-top-k must be at least 1 and the distillation weights not negative")
+
+    def distilled(self) -> tuple[str, ...]:
+        """--distill as the parts distilled (none: ())."""
+        return () if self.distill == "none" else tuple(part.strip() for part in self.distill.split(","))
 
     def trains_on(self, source: str) -> bool:
         """Whether --sources takes `source` (`all` takes every one)."""

@@ -17,8 +17,10 @@ from trl import pack_dataset
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from ziglora.train.backend import Backend, TrainingError
+from ziglora.train.distill import DistillTrainer, collate_with_teacher_rows
 from ziglora.train.report import log
 from ziglora.train.settings import Settings
+from ziglora.train.teacher import TeacherTable
 from ziglora.train.trainset import TrainingSet
 
 
@@ -77,15 +79,21 @@ def batch_collator(packing: str, pad_token_id: int):
     return rows
 
 
-def build_trainer(s: Settings, be: Backend, model, tokenizer, data: TrainingSet,
+def build_trainer(s: Settings, be: Backend, model, tokenizer, data: TrainingSet, teacher: TeacherTable | None,
                   callbacks: Sequence[TrainerCallback]) -> Trainer:
     """A Trainer over the training set packed best-fit-decreasing into bins of --max-seq-len (every sequence
-    already fits one, so none is cut)."""
+    already fits one, so none is cut); with a teacher table, one whose loss distils it (ziglora/train/distill.py)."""
     train = pack_dataset(data.train, s.max_seq_len, "bfd")
     evals = pack_dataset(data.eval, s.max_seq_len, "bfd") if data.eval is not None else None
-    return Trainer(model=model, args=training_arguments(s, be, evals is not None), train_dataset=train,
-                   eval_dataset=evals, data_collator=batch_collator(s.packing, tokenizer.pad_token_id),
-                   processing_class=tokenizer, callbacks=list(callbacks))
+    collate = batch_collator(s.packing, tokenizer.pad_token_id)
+    common = {"model": model, "args": training_arguments(s, be, evals is not None), "train_dataset": train,
+              "eval_dataset": evals, "processing_class": tokenizer, "callbacks": list(callbacks)}
+    if teacher is None:
+        return Trainer(data_collator=collate, **common)
+    device = "cuda" if be.cuda else "cpu"  # the table is looked up every step: keep it beside the model
+    return DistillTrainer(data_collator=collate_with_teacher_rows(collate, s.packing == "padding_free"),
+                          teacher_ids=teacher.ids.to(device), teacher_logprobs=teacher.logprobs.to(device),
+                          ce_weight=s.distill_ce_weight, kl_weight=s.distill_kl_weight, unsloth=be.unsloth, **common)
 
 
 def padding_share(trainer: Trainer, batch_size: int) -> float:

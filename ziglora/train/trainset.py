@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import random
 import re
-import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -17,14 +15,18 @@ from ziglora.evaluate.questions import FactTask, load_facts
 from ziglora.serve.contract import THINKING_OFF
 from ziglora.train import examples as ds
 from ziglora.train.backend import TrainingError
-from ziglora.train.generate import generate, generating, rank_slices
 from ziglora.train.mix import mix, split_eval, token_table
 from ziglora.train.report import log
 from ziglora.train.settings import REPO, Settings
+from ziglora.train.teacher import DistillItem, TeacherOutput, TeacherPlan
 
 # The base model's general answers stop at this many tokens and a cut one is left out: an answer that stops
 # mid-sentence would teach stopping there. Most answers finish well within it (docs/RESULTS.md).
 GENERAL_TOKENS = 384
+# The teacher's own fact answers (--distill-answers teacher) stop here; a cut one leaves the reference answer.
+TEACHER_ANSWER_TOKENS = 256
+# Padded tokens per teacher forward pass: a forward without gradients, so far more than a training micro-batch.
+TEACHER_BATCH_TOKENS, CPU_TEACHER_BATCH_TOKENS = 32768, 4096
 # Trained cloze questions the facts probe asks back: with the dev and retain questions they fit one generation batch.
 TRAINED_PROBE = 64
 
@@ -77,38 +79,62 @@ def general_prompts(s: Settings) -> tuple[list[str], str | None]:
     return [r["prompt"] for r in read_jsonl(path)], str(path)
 
 
-def general_answers(model, tokenizer, prompts: list[str], modes: tuple[Callable, Callable]) -> tuple[list[dict], dict]:
-    """The base model's own greedy answers to `prompts`, as {prompt, completion} records: trained beside the
-    release, they pull the adapter back towards what the model said before on everything that is not Zig
-    (self-distillation, Yang et al. 2024, "Self-Distillation Bridges Distribution Gap in Language Model
-    Fine-Tuning"). Asked before the first step, while the LoRA weights are still zero: the base model's answers.
-    Under data parallel each rank answers its slice and every rank gets all answers (the same training set)."""
-    t0 = time.perf_counter()
-    with generating(model, modes):
-        said = rank_slices(lambda mine: generate(model, tokenizer, mine, GENERAL_TOKENS), prompts)
-    records = [{"prompt": p, "completion": text.strip()} for p, (text, finished) in zip(prompts, said, strict=True)
-               if finished and text.strip()]
-    return records, {"prompts": len(prompts), "answers_kept": len(records),
-                     "answers_cut": sum(1 for _, finished in said if not finished),
-                     "seconds": round(time.perf_counter() - t0, 1)}
+def teacher_plan(s: Settings, release: Release, cuda: bool) -> TeacherPlan:
+    """What the teacher pass of this run computes: the general answers (when the run trains on them) and, with
+    --distill facts, the fact Q&A of the run with each fact's release-notes section as the teacher's context."""
+    prompts, _ = general_prompts(s)
+    facts = fact_items(s, release) if "facts" in s.distilled() and s.trains_on("qa-facts") else []
+    return TeacherPlan(prompts, GENERAL_TOKENS, facts, "general" in s.distilled() and bool(prompts),
+                       s.distill_answers == "teacher", TEACHER_ANSWER_TOKENS, s.teacher_top_k,
+                       TEACHER_BATCH_TOKENS if cuda else CPU_TEACHER_BATCH_TOKENS)
 
 
-def load_training_set(s: Settings, tokenizer, release: Release, general: Sequence[dict] = ()) -> TrainingSet:
+def fact_items(s: Settings, release: Release) -> list[DistillItem]:
+    """The fact Q&A records that train, each with its section's text (a record whose section is missing from the
+    release notes stays plain cross-entropy)."""
+    root = Path(s.data)
+    sections = {tuple(r["title_path"]): r["text"] for _, records in outputs_of_kind(root, release.manifest,
+                                                                                     "doc_sections")
+                for r in records if r.get("source") == "release-notes"}
+    return [DistillItem(r["id"], r["messages"][0]["content"], r["messages"][1]["content"],
+                        sections[tuple(r["section"])])
+            for _, records in outputs_of_kind(root, release.manifest, "chat") for r in records
+            if r.get("source") == "qa-facts" and tuple(r.get("section") or ()) in sections
+            and not ds.failed_validation(r)]
+
+
+def _teacher_answered(chat: list[tuple[str, list[dict]]], answers: dict[str, str]) -> list[tuple[str, list[dict]]]:
+    """The chat outputs with each fact answer the teacher gave in place of the reference (sequence-level)."""
+    def swap(r: dict) -> dict:
+        if r.get("id") not in answers:
+            return r
+        return {**r, "messages": [r["messages"][0], {"role": "assistant", "content": answers[r["id"]]}]}
+
+    return [(path, [swap(r) for r in records]) for path, records in chat]
+
+
+def load_training_set(s: Settings, tokenizer, release: Release, teacher: TeacherOutput | None = None
+                      ) -> TrainingSet:
     """Train and eval datasets of pre-tokenized sequences, plus the data part of the report, in one pass:
-    release (+ the base model's general answers) -> examples -> chosen sources -> eval split -> oversampled mix."""
+    release (+ what the teacher pass gave: the general answers, the teacher's fact answers, its top-k table) ->
+    examples -> chosen sources -> eval split -> oversampled mix."""
+    teacher = teacher or TeacherOutput([], {}, None, {})
     root = Path(s.data)
     by_kind = {kind: outputs_of_kind(root, release.manifest, kind)
                for kind in ("doc_sections", "examples", "stdlib", "chat")}
+    by_kind["chat"] = _teacher_answered(by_kind["chat"], teacher.fact_answers)
     examples, stats = ds.build_examples(release.version, by_kind, release.prompts, tokenizer, s.max_seq_len,
-                                        s.stdlib_tokens, THINKING_OFF, general)
+                                        s.stdlib_tokens, THINKING_OFF, teacher.general, teacher.table)
     if s.sources != "all":
         examples = _chosen_sources(s.sources, examples)
     train, evals = split_eval(examples, s.eval_share, s.seed)
     train = mix(train, s.oversample_shares(), s.seed)
     table = token_table(train, stats, s.max_seq_len)
 
+    columns = ("input_ids", "labels", "teacher_row") if teacher.table is not None else ("input_ids", "labels")
+
     def to_dataset(rows: list[dict]) -> Dataset:
-        return Dataset.from_dict({"input_ids": [r["input_ids"] for r in rows], "labels": [r["labels"] for r in rows]})
+        return Dataset.from_dict({c: [r[c] for r in rows] for c in columns})
 
     info = {"zig_version": release.version, "release_dir": str(root), "prompts_file": release.prompts_file,
             "train_sequences": len(train), "eval_sequences": len(evals), "token_table": table,

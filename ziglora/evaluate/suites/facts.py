@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ziglora.common.io import read_jsonl
 from ziglora.evaluate.harness import Context, EvalInputError, Outcome, RequestRejected, Suite
-from ziglora.evaluate.questions import FactTask, fact_passes, fact_prompt, load_facts
+from ziglora.evaluate.questions import FactTask, fact_passes, fact_prompt, load_facts, passes_on_provenance_alone
 
 OPEN_BOOK = " (open book)"
 
@@ -63,24 +63,27 @@ class FactsSuite(Suite):
         except RequestRejected as e:
             return Outcome(label, self.name, task.id, False, str(e)), f"# prompt\n{prompt}\n\n# request rejected\n{e}\n"
         ok = fact_passes(task, answer)
-        log = f"# prompt\n{prompt}\n\n# answer\n{answer}\n\n# accept /{task.accept}/i: {'PASS' if ok else 'FAIL'}\n"
-        return Outcome(label, self.name, task.id, ok, task.accept), log
+        carried = passes_on_provenance_alone(task, answer)
+        verdict = "PASS" if ok else "FAIL (the provenance line alone matches)" if carried else "FAIL"
+        log = f"# prompt\n{prompt}\n\n# answer\n{answer}\n\n# accept /{task.accept}/i: {verdict}\n"
+        return Outcome(label, self.name, task.id, ok, task.accept,
+                       metrics={"provenance_only": True} if carried else {}), log
 
     def notes(self, outcomes: dict[str, list[Outcome]], base: str | None) -> dict[str, str]:
-        """"kept K of N" for every row beside the base model's: of the N questions the base model answers, the K
-        this row still answers (what training must not lose, on a retain set such as evals/retain.jsonl)."""
-        if base is None or base not in outcomes:
-            return {}
-        known = {o.task for o in outcomes[base] if o.passed}
-        if not known:  # nothing to keep: the base model answers none (a release's new facts asked closed book)
-            return {}
-        notes = {}
+        """Per row: how many answers failed that their provenance line alone would have passed, and beside the base
+        model's row "kept K of N": of the N questions the base model answers, the K this row still answers (what
+        training must not lose, on a retain set such as evals/retain.jsonl)."""
+        notes: dict[str, list[str]] = {}
         for label, mine in outcomes.items():
-            if label == base or label.endswith(OPEN_BOOK):
-                continue
-            kept = sum(1 for o in mine if o.task in known and o.passed)
-            notes[label] = f"kept {kept} of {len(known)}"
-        return notes
+            carried = sum(1 for o in mine if o.metrics.get("provenance_only"))
+            if carried:
+                notes.setdefault(label, []).append(f"{carried} more on the provenance line alone")
+        known = {o.task for o in outcomes.get(base, []) if o.passed}
+        for label, mine in outcomes.items():  # nothing to keep when the base model answers none
+            if known and label != base and not label.endswith(OPEN_BOOK):
+                kept = sum(1 for o in mine if o.task in known and o.passed)
+                notes.setdefault(label, []).insert(0, f"kept {kept} of {len(known)}")
+        return {label: "; ".join(parts) for label, parts in notes.items()}
 
 
 SUITE = FactsSuite()
