@@ -129,9 +129,11 @@ class Settings:
     packing: str = setting("experimental", "auto", "padding_free: each packed sequence attends only to itself; "
                            "rows: to the earlier ones in its bin too; auto: padding_free, except 4-bit on CUDA "
                            "without flash_attn.", choices=("auto", "padding_free", "rows"))
-    gpu_memory_cap_gib: float = setting("experimental", 0.0, "Cap CUDA memory (GiB), to check that a run fits a "
-                                        "smaller GPU; 0: no cap.")
+    gpu_memory_cap_gib: str = setting("experimental", "auto", "GPU memory (GiB) a run plans under; auto: what "
+                                      "is free less a margin; 0: no cap.")
     warmup_steps_excluded: int = setting("experimental", 2, "First optimizer steps left out of tokens/s.")
+    kept_layers: str = setting("experimental", "auto", "Decoder layers not recomputed in backward "
+                               "(Unsloth); auto: as many as fit the cap.")
 
     def __post_init__(self) -> None:
         if self.lora_rank not in VLLM_LORA_RANKS:
@@ -145,6 +147,10 @@ class Settings:
             raise ValueError(f"--lora-targets: {', '.join(sorted(unknown))} not among {', '.join(LORA_PROJECTIONS)}")
         if self.oversample is not None:
             self.oversample_shares()  # fail on a malformed --oversample before anything loads
+        if self.gpu_memory_cap_gib != "auto" and not _number(self.gpu_memory_cap_gib, float):
+            raise ValueError(f"--gpu-memory-cap-gib {self.gpu_memory_cap_gib}: auto or GiB (0: no cap)")
+        if self.kept_layers != "auto" and not _number(self.kept_layers, int):
+            raise ValueError(f"--kept-layers {self.kept_layers}: auto or a number of layers")
 
     def trains_on(self, source: str) -> bool:
         """Whether --sources takes `source` (`all` takes every one)."""
@@ -185,6 +191,14 @@ class Settings:
             gradient_checkpointing=(size.gradient_checkpointing if self.gradient_checkpointing is None
                                     else self.gradient_checkpointing),
             checkpoints=self.checkpoints or f"{self.output.rstrip('/')}-checkpoints")
+
+
+def _number(text: str, kind: type) -> bool:
+    """Whether `text` is a number of `kind` (int or float) of at least 0."""
+    try:
+        return kind(text) >= 0
+    except ValueError:
+        return False
 
 
 DESCRIPTION = """\

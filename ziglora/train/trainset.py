@@ -18,6 +18,7 @@ from ziglora.serve.contract import THINKING_OFF
 from ziglora.train import examples as ds
 from ziglora.train.backend import TrainingError
 from ziglora.train.generate import generate, generating, rank_slices
+from ziglora.train.memory import GenerationPlanner
 from ziglora.train.mix import mix, split_eval, token_table
 from ziglora.train.report import log
 from ziglora.train.settings import REPO, Settings
@@ -77,7 +78,8 @@ def general_prompts(s: Settings) -> tuple[list[str], str | None]:
     return [r["prompt"] for r in read_jsonl(path)], str(path)
 
 
-def general_answers(model, tokenizer, prompts: list[str], modes: tuple[Callable, Callable]) -> tuple[list[dict], dict]:
+def general_answers(model, tokenizer, prompts: list[str], modes: tuple[Callable, Callable],
+                    planner: GenerationPlanner | None = None) -> tuple[list[dict], dict]:
     """The base model's own greedy answers to `prompts`, as {prompt, completion} records: trained beside the
     release, they pull the adapter back towards what the model said before on everything that is not Zig
     (self-distillation, Yang et al. 2024, "Self-Distillation Bridges Distribution Gap in Language Model
@@ -85,7 +87,8 @@ def general_answers(model, tokenizer, prompts: list[str], modes: tuple[Callable,
     Under data parallel each rank answers its slice and every rank gets all answers (the same training set)."""
     t0 = time.perf_counter()
     with generating(model, modes):
-        said = rank_slices(lambda mine: generate(model, tokenizer, mine, GENERAL_TOKENS), prompts)
+        said = rank_slices(lambda mine: generate(model, tokenizer, mine, GENERAL_TOKENS, planner, "general_answers"),
+                           prompts)
     records = [{"prompt": p, "completion": text.strip()} for p, (text, finished) in zip(prompts, said, strict=True)
                if finished and text.strip()]
     return records, {"prompts": len(prompts), "answers_kept": len(records),
