@@ -13,7 +13,8 @@
 #   defaults        train_lora.py's defaults (4096 x 2 x 4, kept layers from the cap), 33 steps, no probe
 #   accum1          one micro-step per optimizer step, no general answers
 #   defaults_keep0  (KEEP0=1) as defaults with every layer checkpointed: its loss against defaults', today's speed
-#   accum1_nocap    (CEILING=1) accum1 without a cap, so every layer kept: the speed ceiling, the bytes a layer
+#   accum1_auto     (CEILING=1) accum1 under the auto cap (what the card has free), so every layer kept: the speed
+#                   ceiling and the bytes a kept layer holds (against raw's peak, every layer checkpointed)
 #   batch4          (BATCH4=1) 4 x 2 instead of 2 x 4 at the same tokens per optimizer step
 #   rows            (ROWS=1) bench/decode_rows.py: the same answers with Unsloth's decode cache sized to the answer
 #   default_run     --gpu-memory-cap-gib 22 and nothing else (DEFAULT_RUN_EPOCHS=N: --max-epochs N; empty: all)
@@ -53,7 +54,7 @@ run_jobs() {
   tl defaults "${short[@]}" --max-steps 33
   tl accum1 "${short[@]}" --grad-accum 1 --max-steps 33 --general-prompts none --eval-share 0
   [ "$KEEP0" != 1 ] || tl defaults_keep0 "${short[@]}" --max-steps 33 --kept-layers 0
-  [ "$CEILING" != 1 ] || tl accum1_nocap --gpu-memory-cap-gib 0 --warmup-steps-excluded 3 --facts-eval none \
+  [ "$CEILING" != 1 ] || tl accum1_auto --gpu-memory-cap-gib auto --warmup-steps-excluded 3 --facts-eval none \
     --logging-steps 1 --grad-accum 1 --max-steps 23 --general-prompts none --eval-share 0
   [ "$BATCH4" != 1 ] || tl batch4 "${short[@]}" --batch-size 4 --grad-accum 2 --max-steps 18
   say touch "$W/speed_done"

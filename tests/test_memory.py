@@ -215,3 +215,13 @@ def test_unsloth_s_decode_cache_is_sized_to_the_answer_for_the_block_only(monkey
     monkeypatch.delitem(sys.modules, "unsloth.models.qwen3")
     with unsloth_decode_rows(128) as rows:
         assert rows == 512  # Unsloth's setting not found: plan for its own rows
+
+
+def test_the_summary_tells_the_run_s_peak_where_there_is_a_gpu():
+    from ziglora.train.report import summary
+
+    report = {"settings": {"output": "out"}, "steps": 3, "epochs": 0.1, "train_loss": 1.0, "eval_loss": None,
+              "tokens_per_s": 10.0, "serve_command": "make serve ADAPTER=out\n"}
+    assert "GPU memory" not in summary(report)  # CPU: nothing measured
+    gpu = summary({**report, "peak_allocated_gib": 18.4})
+    assert "10.0 tokens/s, peak 18.4 GiB of GPU memory; adapter in out/" in gpu
