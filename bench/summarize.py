@@ -3,7 +3,9 @@
     python bench/summarize.py DIR > bench.json
 
 DIR holds bench_unsloth_<seq>x<batch>.json (raw_qlora_loop.py), train_<seq>x<batch>.json and
-train_{1gpu,2gpu}_defaults.json (train_lora.py's train_report.json). Real tokens/s counts non-pad tokens only:
+train_{1gpu,2gpu}_defaults.json (train_lora.py's train_report.json); bench/memory.sh's runs are run_<name>.json,
+each against the raw loop of its micro-step's shape, and run_<name>_keep0.json (every layer checkpointed) has its
+loss compared step by step with run_<name>.json. Real tokens/s counts non-pad tokens only:
 the raw loop trains on full random rows (no padding), train_lora.py on packed corpus windows.
 
 The raw loop reports tokens/s from its median step; train_lora.py from the mean over its measured steps (all
@@ -31,6 +33,7 @@ def ours(report: dict) -> dict:
         "measured_steps": report.get("measured_steps"),
         "backend": report.get("backend"),
         "world_size": report.get("world_size"),
+        **{k: report.get("memory", {}).get(k) for k in ("cap_gib", "kept_layers", "phases")},
     }
 
 
@@ -57,6 +60,33 @@ def baseline(raw: dict, log: Path) -> dict:
     }
 
 
+def losses(report: dict, steps: int) -> dict[int, float]:
+    return {e["step"]: e["loss"] for e in report.get("loss_log", []) if "loss" in e and e["step"] <= steps}
+
+
+def runs(directory: Path, loss_steps: int = 30) -> dict:
+    """bench/memory.sh's train_lora.py runs: each against the raw loop of its micro-step's shape (when that ran), and
+    the loss of a run_<name>_keep0 against run_<name>'s over the first `loss_steps` steps."""
+    out = {}
+    reports = {p.stem.removeprefix("run_"): json.loads(p.read_text()) for p in sorted(directory.glob("run_*.json"))}
+    for name, report in reports.items():
+        row = ours(report)
+        shape = f"{report['settings']['max_seq_len']}x{report['settings']['batch_size']}"
+        raw = directory / f"bench_unsloth_{shape}.json"
+        if raw.is_file():
+            base = baseline(json.loads(raw.read_text()), directory / f"raw_{shape}.log")["real_tokens_per_s"]
+            if base and row["real_tokens_per_s"]:
+                row[f"vs_raw_{shape}"] = round(row["real_tokens_per_s"] / base, 3)
+        other = reports.get(name.removesuffix("_keep0")) if name.endswith("_keep0") else None
+        if other:
+            mine, theirs = losses(report, loss_steps), losses(other, loss_steps)
+            both = sorted(set(mine) & set(theirs))
+            row["loss_vs_kept_layers"] = {"steps": len(both), "max_relative_difference": round(max(
+                (abs(mine[s] - theirs[s]) / abs(theirs[s]) for s in both), default=0.0), 5)}
+        out[name] = row
+    return out
+
+
 def summarize(directory: Path) -> dict:
     shapes = []
     for raw_path in sorted(directory.glob("bench_unsloth_*x*.json")):
@@ -78,6 +108,8 @@ def summarize(directory: Path) -> dict:
         if one["real_tokens_per_s"] and two["real_tokens_per_s"]:
             entry["speedup"] = round(two["real_tokens_per_s"] / one["real_tokens_per_s"], 3)
         result["data_parallel"] = entry
+    if any(directory.glob("run_*.json")):
+        result["runs"] = runs(directory)
     return result
 
 

@@ -52,7 +52,7 @@ def batch_of(tok, items: list[DistillItem], table) -> dict:
 def distill_loss(model, batch: dict, table, ce_weight=0.0) -> torch.Tensor:
     trainer = DistillTrainer.__new__(DistillTrainer)  # only compute_loss is used: no Trainer machinery needed
     trainer.teacher_ids, trainer.teacher_logprobs = table.ids, table.logprobs
-    trainer.ce_weight, trainer.kl_weight, trainer.unsloth = ce_weight, 1.0, False
+    trainer.ce_weight, trainer.unsloth = ce_weight, False
     trainer.args = type("Args", (), {"average_tokens_across_devices": False})()
     return trainer.compute_loss(model, dict(batch))
 

@@ -1,4 +1,5 @@
-"""Trainer callbacks of every run: real tokens/s, a progress line for logs, and a clean stop on a signal."""
+"""Trainer callbacks of every run: real tokens/s, a progress line for logs, a clean stop on a signal, and the peak
+GPU memory of the training steps apart from the load's."""
 from __future__ import annotations
 
 import signal
@@ -9,6 +10,7 @@ import time
 import torch
 from transformers import TrainerCallback
 
+from ziglora.train.memory import PeakMeter
 from ziglora.train.report import log
 
 PROGRESS_EVERY_S = 30.0  # a progress line at least this often when stdout is a log, not a terminal
@@ -126,3 +128,14 @@ class StopOnSignal(TrainerCallback):
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
         self.previous = {}
+
+
+class MemoryPhases(TrainerCallback):
+    """What ran before the Trainer was built is the `load` phase of the PeakMeter; from then on, what runs between
+    generations is `training` (the generations measure themselves: ziglora/train/memory.py GenerationPlanner)."""
+
+    def __init__(self, meter: PeakMeter):
+        self.meter = meter
+
+    def on_init_end(self, args, state, control, **kwargs):
+        self.meter.enter("training")

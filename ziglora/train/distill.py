@@ -2,7 +2,7 @@
 answer distribution (the base model with the section in its prompt, ziglora/train/teacher.py) on the answer tokens.
 
 Loss over a batch's label tokens: cross-entropy on every label the teacher does not cover (documents, prompts, ...),
-plus, on each covered answer token, `kl_weight` x KL(teacher || student) and `ce_weight` x its cross-entropy. The
+plus, on each covered answer token, KL(teacher || student) and `ce_weight` x its cross-entropy. The
 teacher is known by its top-k log-probabilities; the rest of its mass is one "tail" bucket, so the KL is exact for
 the coarsened distributions (zero when they agree, never negative) and the student is also pushed off tokens the
 teacher gives little mass, which renormalising over the top k would not do (Snell et al. 2022, "Learning by
@@ -40,10 +40,10 @@ def _kl_from_logprobs(student: torch.Tensor, teacher_ids: torch.Tensor, teacher:
 
 
 def _answer_losses(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, teacher_ids: torch.Tensor,
-                   teacher_logprobs: torch.Tensor, ce_weight: float, kl_weight: float) -> torch.Tensor:
-    """Summed ce_weight x CE + kl_weight x KL of one chunk of answer positions (hidden: the states predicting them)."""
+                   teacher_logprobs: torch.Tensor, ce_weight: float) -> torch.Tensor:
+    """Summed KL + ce_weight x CE over one chunk of answer positions (hidden: the states predicting them)."""
     student = F.log_softmax((hidden.to(weight.dtype) @ weight.T).float(), dim=-1)
-    total = kl_weight * _kl_from_logprobs(student, teacher_ids.long(), teacher_logprobs.float()).sum()
+    total = _kl_from_logprobs(student, teacher_ids.long(), teacher_logprobs.float()).sum()
     if ce_weight:
         total = total - ce_weight * student.gather(1, labels[:, None]).sum()
     return total
@@ -101,10 +101,10 @@ class DistillTrainer(Trainer):
     each batch: the row of the teacher table per token, NO_TEACHER elsewhere)."""
 
     def __init__(self, *args, teacher_ids: torch.Tensor, teacher_logprobs: torch.Tensor, ce_weight: float,
-                 kl_weight: float, unsloth: bool, **kwargs):
+                 unsloth: bool, **kwargs):
         super().__init__(*args, **kwargs)
         self.teacher_ids, self.teacher_logprobs = teacher_ids, teacher_logprobs
-        self.ce_weight, self.kl_weight, self.unsloth = ce_weight, kl_weight, unsloth
+        self.ce_weight, self.unsloth = ce_weight, unsloth
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         rows = inputs.pop("teacher_row")
@@ -126,7 +126,7 @@ class DistillTrainer(Trainer):
         for i in range(0, len(states), CHUNK):
             part = slice(i, i + CHUNK)
             answers = answers + checkpoint(_answer_losses, states[part], weight, targets[part], ids[part],
-                                           logprobs[part], self.ce_weight, self.kl_weight, use_reentrant=False)
+                                           logprobs[part], self.ce_weight, use_reentrant=False)
         loss = ce + answers / n_items
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
             loss = loss * self.accelerator.num_processes  # as Trainer scales its own token-averaged loss

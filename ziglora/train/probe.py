@@ -23,6 +23,7 @@ from transformers import TrainerCallback
 
 from ziglora.evaluate.questions import FactTask, fact_passes, fact_prompt, passes_on_provenance_alone
 from ziglora.train.generate import generating, greedy_answers, rank_slices
+from ziglora.train.memory import GenerationPlanner
 
 
 @dataclass
@@ -48,8 +49,10 @@ class Evaluation:
 class FactsProbe(TrainerCallback):
     def __init__(self, dev: list[FactTask], retain: list[FactTask], tokenizer, zig_version: str, *,
                  every_steps: int, target: float, patience: int, max_new_tokens: int,
-                 modes: tuple[Callable, Callable], trained: list[FactTask] = ()):
+                 modes: tuple[Callable, Callable], trained: list[FactTask] = (),
+                 planner: GenerationPlanner | None = None):
         """`modes`: (to inference, back to training), each called with the model (model.inference_modes).
+        `planner`: sizes the batches from the GPU memory the run has (ziglora/train/memory.py; None: fixed batches).
         `trained`: questions the run trains on, asked as they were trained: are the facts memorized at all? (A dev
         question fails either because the fact is not memorized or because it does not carry over to the user's
         words.)"""
@@ -57,7 +60,7 @@ class FactsProbe(TrainerCallback):
         self.trained = list(trained)
         self.every_steps, self.target, self.patience = every_steps, target, patience
         self.max_new_tokens = max_new_tokens
-        self.modes = modes
+        self.modes, self.planner = modes, planner
         self.base_retain: list[bool] = []  # which retain questions the model answered before training
         self.before: Evaluation | None = None
         self.history: list[Evaluation] = []
@@ -73,7 +76,7 @@ class FactsProbe(TrainerCallback):
         parallel each rank asks its slice and the results are gathered."""
         def judge(mine: list[FactTask]) -> list[tuple[bool, bool]]:
             said = greedy_answers(model, self.tokenizer, [fact_prompt(t, self.version) for t in mine],
-                                  self.max_new_tokens)
+                                  self.max_new_tokens, self.planner, "facts_probe")
             return [(fact_passes(t, a), passes_on_provenance_alone(t, a)) for t, a in zip(mine, said, strict=True)]
 
         return rank_slices(judge, tasks)

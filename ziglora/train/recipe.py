@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
 from transformers import Trainer, TrainerCallback
 
 from ziglora.train.backend import Backend
-from ziglora.train.callbacks import ProgressLine, StopOnSignal, Throughput
+from ziglora.train.callbacks import MemoryPhases, ProgressLine, StopOnSignal, Throughput
+from ziglora.train.memory import RunMemory
 from ziglora.train.mix import format_table
 from ziglora.train.model import inference_modes, load_model
 from ziglora.train.probe import FactsProbe
@@ -47,9 +47,11 @@ class Meters:
     stopper: StopOnSignal
     probe: FactsProbe | None
     dev_file: str | None
+    gpu: RunMemory
 
     def callbacks(self) -> list[TrainerCallback]:
-        return [self.throughput, ProgressLine(), self.stopper, *([self.probe] if self.probe else [])]
+        phases = [MemoryPhases(self.gpu.meter)] if self.gpu.meter else []
+        return [self.throughput, ProgressLine(), self.stopper, *phases, *([self.probe] if self.probe else [])]
 
 
 def train(s: Settings, be: Backend, recipe: Path | None = None, extra_callbacks: Sequence[TrainerCallback] = ()
@@ -58,9 +60,9 @@ def train(s: Settings, be: Backend, recipe: Path | None = None, extra_callbacks:
     main process)."""
     release = read_release(s)  # first: bad data fails before the model loads
     questions = probe_questions(s, release.version)
-    model, tokenizer, load_s = setup_model(s, be)
-    data, teacher = setup_data(s, be, model, tokenizer, release)
-    meters = setup_meters(s, be, tokenizer, release, questions)
+    model, tokenizer, gpu, load_s = setup_model(s, be)
+    data, teacher = setup_data(s, be, model, tokenizer, release, gpu)
+    meters = setup_meters(s, be, tokenizer, release, questions, gpu)
     trainer = setup_trainer(s, be, model, tokenizer, data, teacher, [*meters.callbacks(), *extra_callbacks])
     result = fit(trainer, s, be)
     report = training_report(s, be, recipe, trainer, data.info, result, meters, load_s)
@@ -70,23 +72,23 @@ def train(s: Settings, be: Backend, recipe: Path | None = None, extra_callbacks:
 
 
 def setup_model(s: Settings, be: Backend) -> tuple:
-    """(model with LoRA, tokenizer, seconds it took to load)."""
+    """(model with LoRA, tokenizer, its GPU memory plan, seconds it took to load)."""
     t0 = time.perf_counter()
-    model, tokenizer = load_model(s, be)
+    model, tokenizer, gpu = load_model(s, be)
     load_s = time.perf_counter() - t0
     log(f"model {be.model_path} ({be.params / 1e9:.2f}B parameters) via {be.name}, loaded in {load_s:.1f}s; "
         f"lr {s.learning_rate:g}, at most {s.max_epochs:g} epochs, {s.max_seq_len} x {s.batch_size} x {s.grad_accum}")
-    return model, tokenizer, load_s
+    return model, tokenizer, gpu, load_s
 
 
-def setup_data(s: Settings, be: Backend, model, tokenizer, release: Release
+def setup_data(s: Settings, be: Backend, model, tokenizer, release: Release, gpu: RunMemory
                ) -> tuple[TrainingSet, TeacherTable | None]:
     """The training set: the release's sequences and what the teacher pass gives (the base model's own answers to
     the general prompts and, when distilling, its top-k on the distilled answers), computed before the first step
     or reused from the release's teacher cache."""
     plan = teacher_plan(s, release, be.cuda)
     teacher = run_teacher(plan, model, tokenizer, release.version, be.model_path, Path(s.data) / "teacher",
-                          inference_modes(be), be.unsloth)
+                          inference_modes(be), be.unsloth, gpu.planner)
     data = load_training_set(s, tokenizer, release, teacher)
     data.info["teacher"] = teacher.info
     data.info["general"] = {"file": general_prompts(s)[1], "prompts": len(plan.general_prompts),
@@ -94,16 +96,18 @@ def setup_data(s: Settings, be: Backend, model, tokenizer, release: Release
     return data, teacher.table
 
 
-def setup_meters(s: Settings, be: Backend, tokenizer, release: Release, questions: ProbeQuestions) -> Meters:
-    """Throughput, the stop on a signal, and the facts probe when there are dev questions."""
+def setup_meters(s: Settings, be: Backend, tokenizer, release: Release, questions: ProbeQuestions,
+                 gpu: RunMemory) -> Meters:
+    """Throughput, the stop on a signal, the memory phases on a GPU, and the facts probe when there are dev
+    questions."""
     probe = None
     if questions.dev:
         probe = FactsProbe(questions.dev, questions.retain, tokenizer, release.version,
                            every_steps=s.facts_eval_steps, target=s.until_facts, patience=s.facts_patience,
                            max_new_tokens=s.facts_eval_tokens, modes=inference_modes(be),
-                           trained=trained_questions(s, release, tokenizer))
+                           trained=trained_questions(s, release, tokenizer), planner=gpu.planner)
     return Meters(Throughput(s.warmup_steps_excluded, tokenizer.pad_token_id), StopOnSignal(), probe,
-                  questions.dev_file)
+                  questions.dev_file, gpu)
 
 
 def setup_trainer(s: Settings, be: Backend, model, tokenizer, data: TrainingSet, teacher: TeacherTable | None,
@@ -141,7 +145,5 @@ def training_report(s: Settings, be: Backend, recipe: Path | None, trainer: Trai
         probe.stop_reason = report.get("interrupted") or probe.stop_reason
         report["facts"] = {"dev_file": meters.dev_file, **probe.report(),
                            "share_of_train_time": round(probe.seconds / result.seconds, 4) if result.seconds else None}
-    if be.cuda:
-        report["peak_allocated_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
-        report["peak_reserved_gib"] = round(torch.cuda.max_memory_reserved() / 2**30, 2)
+    report.update(meters.gpu.report())  # on a GPU: the whole run's peaks, and each phase's
     return report

@@ -96,8 +96,10 @@ def save_adapter(s: Settings, model, tokenizer, report: dict) -> None:
 def summary(report: dict) -> str:
     """What a user reads at the end: how long, what it learned, where the adapter is and how to serve it."""
     s = report["settings"]
+    peak = f", peak {report['peak_allocated_gib']} GiB of GPU memory" if "peak_allocated_gib" in report else ""
     lines = [f"steps {report['steps']} ({report['epochs']:g} epochs), train loss {report['train_loss']:.4f}, "
-             f"eval loss {report['eval_loss']}, {report.get('tokens_per_s', '?')} tokens/s; adapter in {s['output']}/"]
+             f"eval loss {report['eval_loss']}, {report.get('tokens_per_s', '?')} tokens/s{peak}; adapter in "
+             f"{s['output']}/"]
     facts = report.get("facts")
     if facts:
         lines += [facts["verdict"], f"stopped: {facts['stop_reason']}"]

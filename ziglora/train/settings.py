@@ -45,8 +45,7 @@ GROUPS = {
     "model": "model (the base model and its LoRA adapter)",
     "data": "data (what the model trains on)",
     "training": "training (the optimizer and the length of the run)",
-    "distillation": "distillation (the base model as teacher: with the section in its prompt for the facts, as it was "
-                    "for the general answers)",
+    "distillation": "distillation (the base model teaches: reading the fact's section, or as it answered)",
     "probe": "probe (questions asked while training: they decide when to stop and which adapter is saved)",
     "output": "output (where the adapter, checkpoints and logs go)",
     "experimental": "experimental (levers kept for benchmarks; their defaults are the measured choice)",
@@ -72,15 +71,14 @@ class Settings:
     # ------------------------------------------------------------------ model
     model: str = setting("model", "Qwen/Qwen3-8B", "A hub id, a local directory, or smollm2-135m (built in, "
                          "converted once into the ziglora cache).")
-    quantize: str = setting("model", "auto", "Base weights on CUDA: 4bit (QLoRA) or none (bf16); auto: 4bit from "
-                            "1B parameters. On CPU: fp32.", choices=("auto", "4bit", "none"))
+    quantize: str = setting("model", "auto", "Base weights on CUDA: 4bit (QLoRA) or none (bf16); auto: 4bit "
+                            "from 1B parameters.", choices=("auto", "4bit", "none"))
     lora_rank: int = setting("model", 16, f"LoRA rank; one of vLLM's {VLLM_LORA_RANKS}.")
     lora_alpha: int = setting("model", 32, "LoRA alpha (scale = alpha / rank).")
     lora_targets: str = setting("model", ",".join(LORA_PROJECTIONS), "Linear projections that get LoRA, "
                                 "comma-separated.", default_text="all seven that vLLM serves")
     # ------------------------------------------------------------------ data
-    data: str = setting("data", f"raw_data/zig-{DEFAULT_VERSION}", "Release directory built by `make data` (every "
-                        "file checked against its manifest.json).")
+    data: str = setting("data", f"raw_data/zig-{DEFAULT_VERSION}", "Release directory built by `make data`.")
     sources: str | None = setting("data", None, "Sources to train on, comma-separated, as the token table names "
                                   "them; all: every one. " + _by_size(SMALL.sources, LARGE.sources))
     oversample: str | None = setting("data", None, "SOURCE=SHARE,...: repeat these sources to that share of the "
@@ -88,11 +86,10 @@ class Settings:
                                      + _by_size(SMALL.oversample, LARGE.oversample))
     prompts: str | None = setting("data", None, "Hand-written prompts JSONL. Default: prompts/zig-<release>.jsonl; "
                                   "none: without.")
-    general_prompts: str = setting("data", "auto", "Prompts the base model answers before training; its answers "
-                                   "train as source `general` to keep what it knew. auto: prompts/general.jsonl; "
-                                   "none: without.")
-    stdlib_tokens: int = setting("data", 500_000, "Token budget for std lib files (whole files, most-used first).")
-    eval_share: float = setting("data", 0.02, "Share of sequences held out for the eval loss.")
+    general_prompts: str = setting("data", "auto", "Prompts whose base-model answers train as source `general`; "
+                                   "auto: prompts/general.jsonl; none.")
+    stdlib_tokens: int = setting("data", 500_000, "Token budget for whole std lib files.")
+    eval_share: float = setting("data", 0.02, "Share held out for the eval loss.")
     # ------------------------------------------------------------------ training
     max_seq_len: int | None = setting("training", None, "Tokens per packed sequence (a longer chat record is left "
                                       "out, never cut). "
@@ -105,30 +102,24 @@ class Settings:
                                           + _by_size(f"{SMALL.learning_rate:g}", f"{LARGE.learning_rate:g}"))
     max_epochs: float | None = setting("training", None, "Most passes over the training set. "
                                        + _by_size(f"{SMALL.max_epochs:g}", f"{LARGE.max_epochs:g}"))
-    max_steps: int = setting("training", -1, "Optimizer steps; -1: until the probe stops or --max-epochs.")
-    gradient_checkpointing: bool | None = setting("training", None, "Recompute activations in the backward pass to "
-                                                  "save memory. Default: on from 1B parameters.")
-    eval_steps: int = setting("training", 50, "Eval loss and a checkpoint every N optimizer steps.")
+    max_steps: int = setting("training", -1, "Optimizer steps; -1: until the probe stops.")
+    gradient_checkpointing: bool | None = setting("training", None, "Recompute activations in backward. Default: "
+                                                  "on from 1B parameters.")
+    eval_steps: int = setting("training", 50, "Eval loss and a checkpoint every N steps.")
     resume: bool = setting("training", False, "Continue from the last checkpoint in --checkpoints.")
     seed: int = setting("training", 3407, "Seed of the mix, the eval split, LoRA init and shuffling.")
     # ------------------------------------------------------------------ distillation
-    distill: str = setting("distillation", "none", "What the student learns from the teacher's top-k: facts (the "
-                           "fact Q&A, teacher reads the section), general (the general answers), both "
-                           "comma-separated, or none (cross-entropy on the answers only).")
-    distill_answers: str = setting("distillation", "reference", "The fact answers distilled: the data's reference "
-                                   "answers, or the teacher's own greedy answers with the section in its prompt.",
-                                   choices=("reference", "teacher"))
-    teacher_top_k: int = setting("distillation", 16, "Teacher log-probabilities kept per answer token (the rest of "
-                                 "its mass is one bucket).")
-    distill_kl_weight: float = setting("distillation", 1.0, "Weight of KL(teacher || student) per distilled answer "
-                                       "token.")
-    distill_ce_weight: float = setting("distillation", 0.0, "Weight of the cross-entropy on distilled answer tokens "
-                                       "(other tokens always train with weight 1).")
+    distill: str = setting("distillation", "none", "Learn the teacher's top-k on: facts (it reads the section), "
+                           "general (its own answers), both, or none.")
+    distill_answers: str = setting("distillation", "reference", "Fact answers distilled: the data's, or the "
+                                   "teacher's own.", choices=("reference", "teacher"))
+    teacher_top_k: int = setting("distillation", 16, "Teacher log-probs kept per token.")
+    distill_ce_weight: float = setting("distillation", 0.0, "Cross-entropy weight on distilled tokens (KL: 1).")
     # ------------------------------------------------------------------ probe
     facts_eval: str = setting("probe", "auto", "Facts JSONL whose dev split is asked; auto: "
                               "evals/zig-<release>/natural.jsonl if any; none: no probe.")
-    retain_eval: str = setting("probe", "auto", "Questions the base model answers that it should keep answering; "
-                               "auto: evals/retain.jsonl; none: skip.")
+    retain_eval: str = setting("probe", "auto", "Questions it should keep answering; auto: evals/retain.jsonl; "
+                               "none.")
     facts_eval_steps: int = setting("probe", 0, "Ask every N optimizer steps; 0: after every epoch.")
     until_facts: float = setting("probe", 0.9, "Stop once this share of the dev questions is answered; 0: never.")
     facts_patience: int = setting("probe", 3, "Stop after this many evaluations without a better dev score, once "
@@ -142,12 +133,14 @@ class Settings:
     report_to: str = setting("output", "none", "Experiment logger for the Trainer (its package installed).",
                              choices=("none", "tensorboard", "wandb"))
     # ------------------------------------------------------------------ experimental
-    packing: str = setting("experimental", "auto", "padding_free: each packed sequence attends only to itself; "
-                           "rows: to the earlier ones in its bin too; auto: padding_free, except 4-bit on CUDA "
-                           "without flash_attn.", choices=("auto", "padding_free", "rows"))
-    gpu_memory_cap_gib: float = setting("experimental", 0.0, "Cap CUDA memory (GiB), to check that a run fits a "
-                                        "smaller GPU; 0: no cap.")
+    packing: str = setting("experimental", "auto", "padding_free: a packed sequence sees only itself; rows: its "
+                           "bin; auto: rows only for 4-bit CUDA without flash_attn.",
+                           choices=("auto", "padding_free", "rows"))
+    gpu_memory_cap_gib: str = setting("experimental", "auto", "GPU memory (GiB) a run plans under; auto: what "
+                                      "is free less a margin; 0: no cap.")
     warmup_steps_excluded: int = setting("experimental", 2, "First optimizer steps left out of tokens/s.")
+    kept_layers: str = setting("experimental", "auto", "Decoder layers not recomputed in backward "
+                               "(Unsloth); auto: as many as fit the cap.")
 
     def __post_init__(self) -> None:
         if self.lora_rank not in VLLM_LORA_RANKS:
@@ -163,8 +156,12 @@ class Settings:
             self.oversample_shares()  # fail on a malformed --oversample before anything loads
         if not set(self.distilled()) <= set(DISTILLED):
             raise ValueError(f"--distill {self.distill}: name some of {', '.join(DISTILLED)}, or none")
-        if self.teacher_top_k < 1 or self.distill_kl_weight < 0 or self.distill_ce_weight < 0:
-            raise ValueError("--teacher-top-k must be at least 1 and the distillation weights not negative")
+        if self.teacher_top_k < 1 or self.distill_ce_weight < 0:
+            raise ValueError("--teacher-top-k must be at least 1 and --distill-ce-weight not negative")
+        if self.gpu_memory_cap_gib != "auto" and not _number(self.gpu_memory_cap_gib, float):
+            raise ValueError(f"--gpu-memory-cap-gib {self.gpu_memory_cap_gib}: auto or GiB (0: no cap)")
+        if self.kept_layers != "auto" and not _number(self.kept_layers, int):
+            raise ValueError(f"--kept-layers {self.kept_layers}: auto or a number of layers")
 
     def distilled(self) -> tuple[str, ...]:
         """--distill as the parts distilled (none: ())."""
@@ -211,11 +208,18 @@ class Settings:
             checkpoints=self.checkpoints or f"{self.output.rstrip('/')}-checkpoints")
 
 
+def _number(text: str, kind: type) -> bool:
+    """Whether `text` is a number of `kind` (int or float) of at least 0."""
+    try:
+        return kind(text) >= 0
+    except ValueError:
+        return False
+
+
 DESCRIPTION = """\
-Train a LoRA adapter that teaches a chat model one Zig release. While training, the model answers the release's
-dev questions (facts in a user's words, never trained on) and retain questions (what it knew before); training
-stops when the dev facts are answered or stop improving, and the best evaluation's adapter is saved. Defaults left
-open are chosen by model size (measurements: docs/RESULTS.md).
+Train a LoRA adapter that teaches a chat model one Zig release. Each epoch it answers the release's dev questions
+(a user's words, never trained on) and retain questions (what it knew); it stops when the dev answers stop
+improving and saves the best adapter. Open defaults follow the model's size (docs/RESULTS.md).
 
   python train_lora.py --model smollm2-135m --data raw_data/zig-<ver>   # the built-in 135M model, CPU or GPU
   python train_lora.py --data raw_data/zig-<ver>                        # Qwen3-8B, 4-bit QLoRA on a CUDA GPU

@@ -32,6 +32,7 @@ from ziglora.serve.contract import THINKING_OFF
 from ziglora.train.distill import captured_output, final_norm, unsloth_hidden_states
 from ziglora.train.examples import IGNORE, NO_TEACHER, chat_example, general_key
 from ziglora.train.generate import generate, generating, rank_slices
+from ziglora.train.memory import GenerationPlanner
 from ziglora.train.report import log
 
 CACHE_FORMAT = 1  # bumped when what the cache holds or how it is computed changes
@@ -218,10 +219,11 @@ class TeacherOutput:
     info: dict  # the report's `teacher`: sizes, seconds, cache directory, whether it was reused
 
 
-def answer(model, tokenizer, prompts: list[str], max_new_tokens: int, modes) -> list[tuple[str, bool]]:
+def answer(model, tokenizer, prompts: list[str], max_new_tokens: int, modes, planner: GenerationPlanner | None,
+           purpose: str) -> list[tuple[str, bool]]:
     """Greedy answers of the base model (adapter off) shared over the data-parallel ranks."""
     with generating(model, modes), _adapter_off(model):
-        return rank_slices(lambda mine: generate(model, tokenizer, mine, max_new_tokens), prompts)
+        return rank_slices(lambda mine: generate(model, tokenizer, mine, max_new_tokens, planner, purpose), prompts)
 
 
 def _adapter_off(model):
@@ -230,7 +232,7 @@ def _adapter_off(model):
 
 
 def run_teacher(plan: TeacherPlan, model, tokenizer, version: str, model_path: str, cache_root: Path, modes,
-                unsloth: bool) -> TeacherOutput:
+                unsloth: bool, planner: GenerationPlanner | None = None) -> TeacherOutput:
     """The teacher pass of `plan`, from its cache when an earlier run made it with the same inputs."""
     key = cache_key(plan.inputs(version, model_path, tokenizer))
     directory = cache_root / key[:16]
@@ -241,14 +243,15 @@ def run_teacher(plan: TeacherPlan, model, tokenizer, version: str, model_path: s
             f"{meta['info']['rows']} rows)")
         return TeacherOutput(meta["general"], meta["fact_answers"], table, {**meta["info"], "reused": True})
     t0 = time.perf_counter()
-    said = answer(model, tokenizer, plan.general_prompts, plan.general_tokens, modes) if plan.general_prompts else []
+    said = (answer(model, tokenizer, plan.general_prompts, plan.general_tokens, modes, planner, "general_answers")
+            if plan.general_prompts else [])
     general = [{"prompt": p, "completion": text.strip()}
                for p, (text, done) in zip(plan.general_prompts, said, strict=True) if done and text.strip()]
     general_cut = sum(1 for _, done in said if not done)
     facts, fact_answers = plan.facts, {}
     if plan.teacher_answers and facts:
         said = answer(model, tokenizer, [with_docs(i.question, version, i.context) for i in facts],
-                      plan.answer_tokens, modes)
+                      plan.answer_tokens, modes, planner, "teacher_answers")
         fact_answers = {i.key: text.strip() for i, (text, done) in zip(facts, said, strict=True)
                         if done and text.strip()}
         facts = [DistillItem(i.key, i.question, fact_answers.get(i.key, i.answer), i.context) for i in facts]
@@ -260,6 +263,8 @@ def run_teacher(plan: TeacherPlan, model, tokenizer, version: str, model_path: s
             scored = rank_slices(lambda mine: score_items(model, tokenizer, mine, version, plan.top_k,
                                                           plan.batch_tokens, unsloth), items)
         table = build_table(items, scored)
+        if planner is not None and planner.meter is not None:
+            planner.meter.close("teacher_topk")
     info = {"items": len(items), "rows": 0 if table is None else len(table.ids), "top_k": plan.top_k,
             "bytes": 0 if table is None else table.nbytes, "general_prompts": len(plan.general_prompts),
             "general_kept": len(general), "general_cut": general_cut, "teacher_answers": len(fact_answers),

@@ -93,7 +93,7 @@ def build_trainer(s: Settings, be: Backend, model, tokenizer, data: TrainingSet,
     device = "cuda" if be.cuda else "cpu"  # the table is looked up every step: keep it beside the model
     return DistillTrainer(data_collator=collate_with_teacher_rows(collate, s.packing == "padding_free"),
                           teacher_ids=teacher.ids.to(device), teacher_logprobs=teacher.logprobs.to(device),
-                          ce_weight=s.distill_ce_weight, kl_weight=s.distill_kl_weight, unsloth=be.unsloth, **common)
+                          ce_weight=s.distill_ce_weight, unsloth=be.unsloth, **common)
 
 
 def padding_share(trainer: Trainer, batch_size: int) -> float:
