@@ -102,10 +102,10 @@ class Settings:
                                           + _by_size(f"{SMALL.learning_rate:g}", f"{LARGE.learning_rate:g}"))
     max_epochs: float | None = setting("training", None, "Most passes over the training set. "
                                        + _by_size(f"{SMALL.max_epochs:g}", f"{LARGE.max_epochs:g}"))
-    max_steps: int = setting("training", -1, "Optimizer steps; -1: until the probe stops.")
+    max_steps: int = setting("training", -1, "Optimizer steps; -1: until it stops.")
     gradient_checkpointing: bool | None = setting("training", None, "Recompute activations in backward. Default: "
                                                   "on from 1B parameters.")
-    eval_steps: int = setting("training", 50, "Eval loss and a checkpoint every N steps.")
+    eval_steps: int = setting("training", 50, "Eval loss, checkpoint every N steps.")
     resume: bool = setting("training", False, "Continue from the last checkpoint in --checkpoints.")
     seed: int = setting("training", 3407, "Seed of the mix, the eval split, LoRA init and shuffling.")
     # ------------------------------------------------------------------ distillation
@@ -120,17 +120,17 @@ class Settings:
                               "evals/zig-<release>/natural.jsonl if any; none: no probe.")
     retain_eval: str = setting("probe", "auto", "Questions it should keep answering; auto: evals/retain.jsonl; "
                                "none.")
-    facts_eval_steps: int = setting("probe", 0, "Ask every N optimizer steps; 0: after every epoch.")
+    facts_eval_steps: int = setting("probe", 0, "Ask every N steps; 0: every epoch.")
     until_facts: float = setting("probe", 0.9, "Stop once this share of the dev questions is answered; 0: never.")
-    facts_patience: int = setting("probe", 3, "Stop after this many evaluations without a better dev score, once "
-                                  "half the trained facts asked back are recalled.")
+    facts_patience: int = setting("probe", 3, "Stop after N evaluations without a better dev score (counted once "
+                                  "half the trained facts are recalled).")
     facts_eval_tokens: int = setting("probe", 128, "New tokens per probe answer.")
     # ------------------------------------------------------------------ output
     output: str = setting("output", "qwen3-zig-lora", "Adapter directory, with train_report.json.")
     checkpoints: str | None = setting("output", None, "Checkpoint directory. Default: <output>-checkpoints.")
     save_total_limit: int = setting("output", 2, "Checkpoints kept (oldest deleted).")
-    logging_steps: int = setting("output", 5, "Log the training loss every N optimizer steps.")
-    report_to: str = setting("output", "none", "Experiment logger for the Trainer (its package installed).",
+    logging_steps: int = setting("output", 5, "Log the loss every N steps.")
+    report_to: str = setting("output", "none", "Experiment logger (its package installed).",
                              choices=("none", "tensorboard", "wandb"))
     # ------------------------------------------------------------------ experimental
     packing: str = setting("experimental", "auto", "padding_free: a packed sequence sees only itself; rows: its "
