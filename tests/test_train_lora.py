@@ -565,7 +565,7 @@ def test_the_script_s_help_is_short_and_grouped_and_bad_input_exits_2(tiny_qwen3
     assert "--max-seq-len" in shown.stdout and "--max_seq_len" not in shown.stdout
     assert shown.stdout.count("--learning-rate") == 1  # listed once
     groups = [line.split(" (")[0] for line in shown.stdout.splitlines() if line.endswith("):")]
-    assert groups == ["model", "data", "training", "probe", "output", "experimental"]
+    assert groups == ["model", "data", "training", "distillation", "probe", "output", "experimental"]
     bad = script("--lora-rank", "12")
     assert bad.returncode == 2 and bad.stderr.splitlines() == [
         "error: --lora-rank 12: vLLM only serves ranks (1, 8, 16, 32, 64, 128, 256, 320, 512)"]
