@@ -182,7 +182,12 @@ def save_cached(directory: Path, meta: dict, table: TeacherTable | None) -> None
         write_json(work / "teacher.json", meta)
         usual_permissions(work)
         shutil.rmtree(directory, ignore_errors=True)
-        os.replace(work, directory)
+        try:
+            os.replace(work, directory)
+        except OSError:
+            if not (directory / "teacher.json").is_file():
+                raise
+            shutil.rmtree(work)  # a run beside this one wrote the same pass first: same key, same content
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
