@@ -43,13 +43,14 @@ class Run:
 
 
 DISTILL = ("--distill", "facts,general")
+RELEASES = ("0.14.0", "0.15.2")
 RUNS: dict[str, Run] = {
-    "default": Run(),  # exactly `make train MODEL=smollm2-135m`
-    "default-0.15.2": Run(release="0.15.2"),
+    # exactly `make train MODEL=smollm2-135m` (on the release named)
+    **{f"default-{release}": Run(release=release) for release in RELEASES},
     # context distillation (ziglora/train/distill.py): KL to the base model reading the fact's section, and to the
-    # base model's own general answers; the three ways of docs/RESULTS.md, on both releases
-    **{f"distill{variant}{'-' + release if release != '0.14.0' else ''}": Run(flags, release=release)
-       for release in ("0.14.0", "0.15.2")
+    # base model's own general answers; the ways docs/RESULTS.md compares, on both releases
+    **{f"distill{variant}-{release}": Run(flags, release=release)
+       for release in RELEASES
        for variant, flags in (("", DISTILL), ("-ce", (*DISTILL, "--distill-ce-weight", "1")),
                               ("-teacher", (*DISTILL, "--distill-answers", "teacher")),
                               ("-facts", ("--distill", "facts")))},

@@ -70,7 +70,7 @@ def test_cached_rerun_does_no_network_io_and_rewrites_nothing(tmp_path, monkeypa
     with serve(shared_dir() / "zig-mirror") as site:
         monkeypatch.setenv("ZIG_SITE_URL", f"{site.url}/ziglang.org")
         for script in scripts:
-            assert run_script(script, "--out-root", str(tmp_path)).returncode == 0
+            assert run_script(script, "--zig-version", "0.14.0", "--out-root", str(tmp_path)).returncode == 0
     # the server is gone now: any request would fail the run
     release = tmp_path / "zig-0.14.0"
     # As validate_examples.py leaves the examples: each record with its `validation`, the owner's record updated.
@@ -79,11 +79,11 @@ def test_cached_rerun_does_no_network_io_and_rewrites_nothing(tmp_path, monkeypa
         write_jsonl(path, [{**r, "validation": {"status": "ok", "reason": "output matches", "seconds": 0.5}}
                            for r in read_jsonl(path)])
     refresh_outputs(release, examples)
-    assert run_script("write_manifest", "--out-root", str(tmp_path)).returncode == 0
+    assert run_script("write_manifest", "--zig-version", "0.14.0", "--out-root", str(tmp_path)).returncode == 0
     before = {p: p.stat().st_mtime_ns for p in release.rglob("*") if p.is_file()}
     assert len(before) == 15  # 3 sources and the URLs they came from, 6 outputs, 2 stage records, manifest.json
     for script in scripts:
-        assert run_script(script, "--out-root", str(tmp_path)).returncode == 0
+        assert run_script(script, "--zig-version", "0.14.0", "--out-root", str(tmp_path)).returncode == 0
     assert {p: p.stat().st_mtime_ns for p in release.rglob("*") if p.is_file()} == before
 
 
@@ -108,7 +108,7 @@ def test_cached_index_without_the_release_is_fetched_again(mirror_env, tmp_path)
     sources = tmp_path / "zig-0.14.0" / "sources"
     sources.mkdir(parents=True)
     (sources / "index.json").write_text('{"0.13.0": {}}')  # an old copy from before 0.14.0 was published
-    assert run_script("build_langref", "--out-root", str(tmp_path)).returncode == 0
+    assert run_script("build_langref", "--zig-version", "0.14.0", "--out-root", str(tmp_path)).returncode == 0
     assert "0.14.0" in json.loads((sources / "index.json").read_text())
 
 
@@ -121,7 +121,7 @@ def test_page_without_structure_is_an_error_naming_the_url(tmp_path, monkeypatch
     out = tmp_path / "raw"
     with serve(site_root) as site:
         monkeypatch.setenv("ZIG_SITE_URL", site.url)
-        proc = run_script("build_langref", "--out-root", str(out))
+        proc = run_script("build_langref", "--zig-version", "0.14.0", "--out-root", str(out))
     assert proc.returncode == 2
     err = proc.stderr
     assert f"{site.url}/documentation/0.14.0/: no section headings" in err
@@ -138,7 +138,7 @@ def test_page_without_examples_is_an_error(tmp_path, monkeypatch):
     (site_root / "documentation" / "0.14.0" / "index.html").write_text('<body><h2 id="A">A</h2><p>text</p></body>')
     with serve(site_root) as site:
         monkeypatch.setenv("ZIG_SITE_URL", site.url)
-        proc = run_script("build_langref", "--out-root", str(tmp_path / "raw"))
+        proc = run_script("build_langref", "--zig-version", "0.14.0", "--out-root", str(tmp_path / "raw"))
     assert proc.returncode == 2
     assert "no code examples" in proc.stderr
     assert not (tmp_path / "raw" / "zig-0.14.0" / "langref_sections.jsonl").exists()
@@ -154,7 +154,7 @@ def test_non_utf8_page_is_built_and_reported(tmp_path, monkeypatch):
     (site_root / "documentation" / "0.14.0" / "index.html").write_bytes(page.encode("latin-1"))
     with serve(site_root) as site:
         monkeypatch.setenv("ZIG_SITE_URL", site.url)
-        proc = run_script("build_langref", "--out-root", str(tmp_path / "raw"))
+        proc = run_script("build_langref", "--zig-version", "0.14.0", "--out-root", str(tmp_path / "raw"))
     assert proc.returncode == 0, proc.stderr
     assert "1 byte(s) are not UTF-8" in proc.stderr
     release = tmp_path / "raw" / "zig-0.14.0"

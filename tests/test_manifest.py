@@ -28,7 +28,7 @@ def make_release(root: Path) -> Path:
 def test_manifest_collects_stages(tmp_path):
     release = make_release(tmp_path)
     (release / "validation.json").write_text(json.dumps({"summary": {"ok": 2, "failed": 0}, "results": []}))
-    assert run_script("write_manifest", "--out-root", str(tmp_path)).returncode == 0
+    assert run_script("write_manifest", "--zig-version", "0.14.0", "--out-root", str(tmp_path)).returncode == 0
     manifest = json.loads((release / "manifest.json").read_text())
     assert manifest["zig_version"] == "0.14.0" and manifest["compiler"] == "0.14.0"
     assert [s["name"] for s in manifest["sources"]] == ["index.json", "langref"]  # shared index.json once
@@ -40,16 +40,16 @@ def test_manifest_collects_stages(tmp_path):
 
 def test_rerun_rewrites_nothing(tmp_path):
     release = make_release(tmp_path)
-    assert run_script("write_manifest", "--out-root", str(tmp_path)).returncode == 0
+    assert run_script("write_manifest", "--zig-version", "0.14.0", "--out-root", str(tmp_path)).returncode == 0
     mtime = (release / "manifest.json").stat().st_mtime_ns
-    assert run_script("write_manifest", "--out-root", str(tmp_path)).returncode == 0
+    assert run_script("write_manifest", "--zig-version", "0.14.0", "--out-root", str(tmp_path)).returncode == 0
     assert (release / "manifest.json").stat().st_mtime_ns == mtime
 
 
 def test_stale_output_fails_and_writes_nothing(tmp_path):
     release = make_release(tmp_path)
     write_jsonl(release / "langref_examples.jsonl", [{"id": "langref/a.zig"}])  # re-built after its record
-    proc = run_script("write_manifest", "--out-root", str(tmp_path))
+    proc = run_script("write_manifest", "--zig-version", "0.14.0", "--out-root", str(tmp_path))
     assert proc.returncode == 2
     err = proc.stderr
     assert "langref_examples.jsonl changed since build_langref recorded it (re-run build_langref)" in err
@@ -59,7 +59,7 @@ def test_stale_output_fails_and_writes_nothing(tmp_path):
 def test_missing_output_and_missing_stages(tmp_path):
     release = make_release(tmp_path)
     (release / "stdlib.jsonl").unlink()
-    proc = run_script("write_manifest", "--out-root", str(tmp_path))
+    proc = run_script("write_manifest", "--zig-version", "0.14.0", "--out-root", str(tmp_path))
     assert proc.returncode == 2
     assert "stdlib.jsonl is missing (re-run build_stdlib)" in proc.stderr
     proc = run_script("write_manifest", "--zig-version", "0.15.1", "--out-root", str(tmp_path))

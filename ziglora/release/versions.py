@@ -24,7 +24,7 @@ import requests
 from ziglora.common.net import TIMEOUT, DownloadError
 
 # The release `make` and every script build when none is named. Switching it is this one line.
-DEFAULT_VERSION = "0.14.0"
+DEFAULT_VERSION = "0.15.2"
 # --zig-version latest: the newest release in the site's download/index.json (ziglora/release/site.py)
 LATEST = "latest"
 
