@@ -84,12 +84,12 @@ def qa_release(data: Path, name: str, flags: tuple[str, ...], work: Path) -> Pat
     return rel
 
 
-def train(name: str, data_root: Path, work: Path, env: dict) -> subprocess.Popen:
+def train(name: str, data_root: Path, work: Path, env: dict, extra: list[str]) -> subprocess.Popen:
     run = RUNS[name]
     data = data_root / f"zig-{run.release}"
     release = qa_release(data, name, run.qa_flags, work) if run.qa_flags else data
     cmd = [sys.executable, str(REPO / "train_lora.py"), "--model", SMOLLM2, "--data", str(release),
-           "--output", str(work / name), *run.flags]
+           "--output", str(work / name), *run.flags, *extra]
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=open(work / f"{name}.log", "w"), stderr=subprocess.STDOUT)
 
 
@@ -142,6 +142,7 @@ def main() -> int:
     p.add_argument("--data-root", type=Path, required=True, help="the folder of the zig-<ver> release dirs (make data)")
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated of {', '.join(RUNS)}")
+    p.add_argument("--extra", default="", help="train_lora.py flags every run gets, e.g. '--max-epochs 8'")
     p.add_argument("--max-new-tokens", type=int, default=384)
     p.add_argument("--deadline-s", type=float, default=0, help=(
         "SIGTERM a run still training this many seconds after its start: it then saves its best adapter so far "
@@ -177,7 +178,7 @@ def main() -> int:
                 started[name] = float("inf")  # signalled once
         while waiting and sum(proc.poll() is None for proc in procs.values()) < args.parallel:
             name = waiting.pop(0)
-            procs[name], started[name] = train(name, args.data_root, args.work, env), now
+            procs[name], started[name] = train(name, args.data_root, args.work, env, args.extra.split()), now
 
     schedule()
     results: dict = {}

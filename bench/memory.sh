@@ -17,7 +17,8 @@
 #                   ceiling and the bytes a kept layer holds (against raw's peak, every layer checkpointed)
 #   batch4          (BATCH4=1) 4 x 2 instead of 2 x 4 at the same tokens per optimizer step
 #   rows            (ROWS=1) bench/decode_rows.py: the same answers with Unsloth's decode cache sized to the answer
-#   default_run     --gpu-memory-cap-gib 22 and nothing else (DEFAULT_RUN_EPOCHS=N: --max-epochs N; empty: all)
+#   default_run     --gpu-memory-cap-gib 22 and nothing else (DEFAULT_RUN_EPOCHS=N: --max-epochs N; empty: all;
+#                   DEFAULT_RUN_FLAGS: more flags, e.g. --distill facts,general to measure the teacher pass)
 # Results: $OUT/memory.json (bench/summarize.py: tokens/s against the raw loop, peaks per phase, kept layers, the
 # loss comparison) and memory-files.tar.gz (every log and report).
 set -uo pipefail
@@ -64,7 +65,8 @@ run_jobs() {
     python3 bench/decode_rows.py --model "$MODEL" --data "$DATA" > "$W/rows.log" 2>&1
     echo "rows rc=$? $(date +%T)"
   fi
-  tl default_run --gpu-memory-cap-gib 22 ${DEFAULT_RUN_EPOCHS:+--max-epochs "$DEFAULT_RUN_EPOCHS"}
+  tl default_run --gpu-memory-cap-gib 22 ${DEFAULT_RUN_EPOCHS:+--max-epochs "$DEFAULT_RUN_EPOCHS"} \
+    ${DEFAULT_RUN_FLAGS:-}
 }
 
 case "${1:-}" in

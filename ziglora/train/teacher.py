@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -231,6 +231,17 @@ def answer(model, tokenizer, prompts: list[str], max_new_tokens: int, modes, pla
         return rank_slices(lambda mine: generate(model, tokenizer, mine, max_new_tokens, planner, purpose), prompts)
 
 
+@contextmanager
+def _evaluating(model):
+    """The training forward without dropout or gradients: what scoring needs (no generation mode, no cache)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
 def _adapter_off(model):
     """The base model's own weights for the block (LoRA is zero before training anyway; this says so)."""
     return model.disable_adapter() if hasattr(model, "disable_adapter") else nullcontext()
@@ -264,7 +275,7 @@ def run_teacher(plan: TeacherPlan, model, tokenizer, version: str, model_path: s
                      if plan.distill_general else [])
     table = None
     if items:
-        with generating(model, modes), _adapter_off(model):
+        with _evaluating(model), _adapter_off(model):
             scored = rank_slices(lambda mine: score_items(model, tokenizer, mine, version, plan.top_k,
                                                           plan.batch_tokens, unsloth), items)
         table = build_table(items, scored)
