@@ -189,7 +189,7 @@ def test_exercises_grouped_by_folder_with_underscored_files():
 def test_harness_reference_passes_and_stub_fails(tmp_path, github_mirror, facts_file, answers, expect_passed):
     out = tmp_path / "report"
     proc = run_evaluate(tmp_path, {"GITHUB_URL": github_mirror}, "--answers", answers, "--facts", str(facts_file),
-                        "--suites", "facts,exercism", "--output", str(out), "--jobs", "2")
+                        "--suites", "facts,exercism", "--zig-version", "0.14.0", "--output", str(out), "--jobs", "2")
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "eval_report.json").read_text())
     facts_passed = 3 if answers == "reference" else 0
@@ -344,7 +344,7 @@ def test_facts_split_open_book_and_kept(tmp_path, facts_file):
     out = tmp_path / "report"
     with StandIn(_facts_reply, ["base", "lora"], parents={"lora": "base"}) as server:
         proc = run_evaluate(tmp_path, {}, "--base-url", server.url, "--suites", "facts", "--facts", str(facts_file),
-                            "--open-book", "--output", str(out))
+                            "--zig-version", "0.14.0", "--open-book", "--output", str(out))
         assert proc.returncode == 0, proc.stderr
         report = json.loads((out / "eval_report.json").read_text())
         rows = {r["model"]: (r["pass@1"], r["total"], r["note"]) for r in report["results"]}

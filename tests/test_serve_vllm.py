@@ -140,7 +140,7 @@ def test_evaluate_runs_every_suite_against_the_server(server, tmp_path, github_m
     proc = subprocess.run(
         # no --models: every model the server lists, the base and the adapter
         [sys.executable, str(REPO / "scripts" / "evaluate.py"), "--base-url", server.url,
-         "--suites", "facts,exercism", "--facts", str(facts_file), "--output", str(out),
+         "--suites", "facts,exercism", "--facts", str(facts_file), "--zig-version", "0.14.0", "--output", str(out),
          "--max-tokens", "48", "--concurrency", "4"],
         cwd=tmp_path, env={**os.environ, "GITHUB_URL": github_mirror}, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr

@@ -484,9 +484,9 @@ def test_the_best_evaluation_s_adapter_is_the_one_saved(tiny_qwen3_dir, tmp_path
         saved = {k: f.get_tensor(k) for k in f.keys()}
     epoch1, epoch3 = Weights.seen[0], Weights.seen[2]
 
-    def matches(weights: dict) -> bool:
+    def matches(weights: dict) -> bool:  # the adapter is saved in bf16
         by_suffix = {n.split("base_model.model.")[-1].replace(".default", ""): t for n, t in weights.items()}
-        return all(torch.equal(t, by_suffix[k.split("base_model.model.")[-1]]) for k, t in saved.items())
+        return all(torch.equal(t, by_suffix[k.split("base_model.model.")[-1]].to(t.dtype)) for k, t in saved.items())
 
     assert matches(epoch1) and not matches(epoch3)
 
