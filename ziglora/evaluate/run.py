@@ -87,7 +87,7 @@ def evaluate(args: argparse.Namespace) -> str:
 
     ctx = Context(args=args, zig_version=args.zig_version, data_dir=Path("raw_data") / f"zig-{args.zig_version}",
                   answers=args.answers, client=client, logs_dir=args.output / "logs",
-                  compile_slots=threading.Semaphore(max(args.jobs, 1)))
+                  compile_slots=threading.Semaphore(max(args.jobs, 1)), base_model=base)
     work, skipped = [], {}
     for suite in suites:
         tasks, skipped[suite.name] = suite.load(ctx)
@@ -95,6 +95,7 @@ def evaluate(args: argparse.Namespace) -> str:
     outcomes = ask_all(ctx, suites, models, work, args.concurrency)
 
     outcomes.sort(key=lambda o: (o.suite, o.model, o.task))
+    details = {suite.name: suite.details([o for o in outcomes if o.suite == suite.name]) for suite in suites}
     report = {
         "zig_version": args.zig_version, "base_url": args.base_url if client else None, "answers": args.answers,
         "base_model": base, "sandbox": isolation(),
@@ -102,6 +103,7 @@ def evaluate(args: argparse.Namespace) -> str:
                      "test_timeout_s": args.test_timeout,
                      **{k: v for suite in suites for k, v in suite.settings(args).items()}},
         "results": summarize(outcomes, suites, skipped, base),
+        "details": {name: data for name, (data, _) in details.items() if data},
         "tasks": task_records(outcomes),
     }
-    return write_reports(args.output, report)
+    return write_reports(args.output, report, "\n".join(text for _, text in details.values() if text))
