@@ -180,10 +180,10 @@ def _details_markdown(data: dict[str, Any]) -> str:
     for context, row in data["contexts"].items():
         found = inside = "–"
         if "with_own_section" in row:
-            found = " / ".join(f"{100 * row[f'recall@{k}']:.1f}%" for k in RECALL_AT) + f" (of {row['with_own_section']})"
-            inside = f"{100 * row['in_context']:.1f}%"
-        lines.append(f"| {context} | {row['questions']} | {row['tokens_added_mean']:,.0f} / {row['tokens_added_max']:,} "
-                     f"| {found} | {inside} |")
+            shares = " / ".join(f"{100 * row[f'recall@{k}']:.1f}%" for k in RECALL_AT)
+            found, inside = f"{shares} (of {row['with_own_section']})", f"{100 * row['in_context']:.1f}%"
+        tokens = f"{row['tokens_added_mean']:,.0f} / {row['tokens_added_max']:,}"
+        lines.append(f"| {context} | {row['questions']} | {tokens} | {found} | {inside} |")
     if "corpus" in data:
         lines += ["", f"The retriever searches {data['corpus']['sections']} sections of the release's docs, "
                       f"{data['corpus']['tokens']:,} tokens in all."]
