@@ -1,4 +1,4 @@
-"""The Makefile as `make -n` prints it: the proof target follows the release it is given (issue 15), serve puts the
+"""The Makefile as `make -n` prints it: the proof target follows the release it is given, serve puts the
 retrieval proxy in front when asked, eval asks the facts in every context."""
 import re
 import subprocess
