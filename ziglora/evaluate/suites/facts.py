@@ -104,10 +104,10 @@ class FactsSuite(Suite):
         else:
             own = section_id(NOTES, task.section) if task.section else None
             found = find(self.index, task.q, own, ctx.args.retrieval_budget, DEFAULT_K, self.count)
-            docs = SEPARATOR.join(found.context.blocks)
+            docs = SEPARATOR.join(found.context.blocks) or None  # nothing found: asked as is, as the proxy forwards it
         whole = getattr(self.count, "__wrapped__", self.count)  # a prompt is counted once: not worth remembering
-        added = whole(fact_prompt(task, ctx.zig_version, context=docs)) - whole(fact_prompt(task, ctx.zig_version))
-        return Question(task, context, docs, added, found)
+        added = docs and whole(fact_prompt(task, ctx.zig_version, docs)) - whole(fact_prompt(task, ctx.zig_version))
+        return Question(task, context, docs, added or 0, found)
 
     def work(self, ctx: Context, models: list[str], tasks: list[FactTask]) -> list[tuple[str, Question]]:
         """Every task in every context, asked of every model; each context's docs are found and counted once."""
