@@ -397,6 +397,8 @@ def test_facts_contexts_split_and_kept(tmp_path, facts_file):
         assert proc.returncode == 0, proc.stderr
         assert len(server.requests) == asked + 1
         assert "compile-time known parameter" in server.requests[-1]["messages"][-1]["content"]
+        # the adapter asked alone still names its base model: whose tokenizer counts the contexts, were it on disk
+        assert json.loads((tmp_path / "dev" / "eval_report.json").read_text())["base_model"] == "base"
 
 
 def test_contexts_it_cannot_give_are_one_line_errors(tmp_path, facts_file):

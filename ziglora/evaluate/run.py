@@ -32,7 +32,7 @@ def chosen_suites(names: str) -> list[Suite]:
 
 def served_models(client: Client, requested: str, base_model: str | None) -> tuple[list[str], str | None]:
     """(the models to ask: those of comma-separated `requested`, or every model the server lists; the base model:
-    `base_model`, or the parent the server lists for an adapter among them)."""
+    `base_model`, or the parent the server lists for an adapter, where the adapter or that parent is asked)."""
     listed = client.model_list()
     served = [m["id"] for m in listed]
     models = [m.strip() for m in requested.split(",") if m.strip()] or served
@@ -41,7 +41,9 @@ def served_models(client: Client, requested: str, base_model: str | None) -> tup
         raise EvalInputError(f"{client.base_url} does not serve {missing}; it serves {served}. "
                              "Pass --models with names from that list.")
     # vLLM lists a LoRA adapter with its base model as `parent`
-    return models, base_model or next((m["parent"] for m in listed if m.get("parent") in models), None)
+    asked = set(models)
+    return models, base_model or next((m["parent"] for m in listed
+                                       if m.get("parent") and {m["id"], m["parent"]} & asked), None)
 
 
 def ask_all(ctx: Context, suites: list[Suite], models: list[str], work: list[tuple[Suite, str, object]],
