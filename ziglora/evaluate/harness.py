@@ -102,6 +102,7 @@ class Context:
     client: Client | None  # None unless answers == "model"
     logs_dir: Path
     compile_slots: threading.Semaphore  # compiling is CPU-bound: at most --jobs at once
+    base_model: str | None = None  # the served base model (--base-model, or the adapters' parent the server lists)
 
     @functools.cached_property
     def zig(self) -> Zig:
@@ -158,3 +159,8 @@ class Suite:
     def notes(self, outcomes: dict[str, list[Outcome]], base: str | None) -> dict[str, str]:
         """{row label: a note for the report's table} from every label's outcomes; `base` is the base model."""
         return {}
+
+    def details(self, outcomes: list[Outcome]) -> tuple[dict[str, Any], str]:
+        """What the report gives beside the suite's rows: (for eval_report.json, a markdown section); ({}, "")
+        for nothing."""
+        return {}, ""

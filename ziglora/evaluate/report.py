@@ -84,10 +84,11 @@ def bar_chart(rows: list[dict], path: Path, title: str) -> None:
     os.replace(tmp, path)
 
 
-def write_reports(output: Path, report: dict) -> str:
-    """eval_report.json, .md and .png in `output`; returns the markdown table."""
+def write_reports(output: Path, report: dict, details: str = "") -> str:
+    """eval_report.json, .md and .png in `output`; returns the markdown table, followed by `details` (the suites'
+    own markdown sections) where there are any."""
     write_json(output / "eval_report.json", report)
-    table = markdown_table(report["results"])
+    table = markdown_table(report["results"]) + (f"\n{details}" if details else "")
     where = ("a bubblewrap sandbox (no network, read-only filesystem but for its own folder, resource limits)"
              if report["sandbox"] == "bubblewrap"
              else "NO network or filesystem isolation (bubblewrap missing): limits only")

@@ -32,7 +32,7 @@ def chosen_suites(names: str) -> list[Suite]:
 
 def served_models(client: Client, requested: str, base_model: str | None) -> tuple[list[str], str | None]:
     """(the models to ask: those of comma-separated `requested`, or every model the server lists; the base model:
-    `base_model`, or the parent the server lists for an adapter among them)."""
+    `base_model`, or the parent the server lists for an adapter, where the adapter or that parent is asked)."""
     listed = client.model_list()
     served = [m["id"] for m in listed]
     models = [m.strip() for m in requested.split(",") if m.strip()] or served
@@ -41,7 +41,9 @@ def served_models(client: Client, requested: str, base_model: str | None) -> tup
         raise EvalInputError(f"{client.base_url} does not serve {missing}; it serves {served}. "
                              "Pass --models with names from that list.")
     # vLLM lists a LoRA adapter with its base model as `parent`
-    return models, base_model or next((m["parent"] for m in listed if m.get("parent") in models), None)
+    asked = set(models)
+    return models, base_model or next((m["parent"] for m in listed
+                                       if m.get("parent") and {m["id"], m["parent"]} & asked), None)
 
 
 def ask_all(ctx: Context, suites: list[Suite], models: list[str], work: list[tuple[Suite, str, object]],
@@ -87,7 +89,7 @@ def evaluate(args: argparse.Namespace) -> str:
 
     ctx = Context(args=args, zig_version=args.zig_version, data_dir=Path("raw_data") / f"zig-{args.zig_version}",
                   answers=args.answers, client=client, logs_dir=args.output / "logs",
-                  compile_slots=threading.Semaphore(max(args.jobs, 1)))
+                  compile_slots=threading.Semaphore(max(args.jobs, 1)), base_model=base)
     work, skipped = [], {}
     for suite in suites:
         tasks, skipped[suite.name] = suite.load(ctx)
@@ -95,6 +97,7 @@ def evaluate(args: argparse.Namespace) -> str:
     outcomes = ask_all(ctx, suites, models, work, args.concurrency)
 
     outcomes.sort(key=lambda o: (o.suite, o.model, o.task))
+    details = {suite.name: suite.details([o for o in outcomes if o.suite == suite.name]) for suite in suites}
     report = {
         "zig_version": args.zig_version, "base_url": args.base_url if client else None, "answers": args.answers,
         "base_model": base, "sandbox": isolation(),
@@ -102,6 +105,7 @@ def evaluate(args: argparse.Namespace) -> str:
                      "test_timeout_s": args.test_timeout,
                      **{k: v for suite in suites for k, v in suite.settings(args).items()}},
         "results": summarize(outcomes, suites, skipped, base),
+        "details": {name: data for name, (data, _) in details.items() if data},
         "tasks": task_records(outcomes),
     }
-    return write_reports(args.output, report)
+    return write_reports(args.output, report, "\n".join(text for _, text in details.values() if text))

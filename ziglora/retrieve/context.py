@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ziglora.common.models import BUILT_IN, converted_dir
 from ziglora.retrieve.corpus import Section
 from ziglora.retrieve.index import Hit, Index
 
@@ -27,6 +28,30 @@ TokenCounter = Callable[[str], int]
 def estimate_tokens(text: str) -> int:
     """A tokenizer-free count that errs long: for a server whose tokenizer is not at hand."""
     return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+def model_tokenizer(model: str) -> Path | None:
+    """`model`'s tokenizer.json where this machine has it: a built-in model's converted copy, a model directory, or
+    the Hugging Face cache (never downloaded: a count is not worth a download); None elsewhere."""
+    local = converted_dir(model) if model in BUILT_IN else Path(model)
+    if (local / "tokenizer.json").is_file():
+        return local / "tokenizer.json"
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(model, "tokenizer.json")
+    except (ImportError, ValueError):  # no hub client, or not a repo id
+        return None
+    return Path(cached) if isinstance(cached, str) else None
+
+
+def model_counter(model: str | None) -> tuple[TokenCounter, str]:
+    """(a counter with `model`'s own tokenizer where model_tokenizer finds it, else the estimate; what it counts
+    by, for a report)."""
+    path = model_tokenizer(model) if model else None
+    if path is None:
+        return estimate_tokens, f"estimated as characters / {CHARS_PER_TOKEN}"
+    return tokenizer_counter(path), f"by {model}'s tokenizer"
 
 
 def tokenizer_counter(tokenizer_json: Path) -> TokenCounter:

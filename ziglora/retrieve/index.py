@@ -22,12 +22,12 @@ import bm25s
 import numpy as np
 
 from ziglora.common.io import usual_permissions, write_json
-from ziglora.retrieve.corpus import Section, corpus_files, load_release, read_sections
+from ziglora.retrieve.corpus import NOTES, Section, corpus_files, load_release, read_sections
 from ziglora.retrieve.tokenize import tokenize
 
 log = logging.getLogger(__name__)
 
-INDEX_FORMAT = 1  # part of the cache key: bump it when tokenize() or document_tokens() change what is indexed
+INDEX_FORMAT = 2  # part of the cache key: bump it when tokenize() or document_tokens() change what is indexed
 META = "meta.json"
 
 
@@ -37,6 +37,7 @@ class Settings:
     k1: float = 1.5
     b: float = 0.5  # less length normalization than BM25's usual 0.75: a long section is no worse an answer
     title_weight: int = 3  # a section's own heading counts this many times over its text
+    release_weight: int = 1  # a release-notes section also counts the release's name (release_name) this many times
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,19 @@ class Hit:
     score: float
 
 
-def document_tokens(section: Section, title_weight: int) -> list[str]:
-    """What a section is indexed as: its own heading (weighted: it says what the section is about) and its text.
-    The parent headings are left out: a subsection repeating its parent's words outranked the parent itself."""
-    return tokenize(section.title_path[-1]) * title_weight + tokenize(section.text)
+def release_name(zig_version: str) -> str:
+    """The release as people name it when they ask what changed: major.minor ("0.15" for 0.15.2)."""
+    return ".".join(zig_version.split(".")[:2])
+
+
+def document_tokens(section: Section, settings: Settings, zig_version: str) -> list[str]:
+    """What a section is indexed as: its own heading (weighted: it says what the section is about) and its text;
+    a release-notes section also the release's name, since a question that names the release asks what changed in
+    it. The parent headings are left out: a subsection repeating its parent's words outranked the parent itself."""
+    tokens = tokenize(section.title_path[-1]) * settings.title_weight + tokenize(section.text)
+    if section.source == NOTES:
+        tokens += [release_name(zig_version)] * settings.release_weight
+    return tokens
 
 
 @dataclass
@@ -74,7 +84,7 @@ class Index:
 def build(sections: list[Section], zig_version: str, settings: Settings = Settings()) -> Index:
     """An index in memory (no cache)."""
     bm25 = bm25s.BM25(k1=settings.k1, b=settings.b)
-    bm25.index([document_tokens(s, settings.title_weight) for s in sections], show_progress=False)
+    bm25.index([document_tokens(s, settings, zig_version) for s in sections], show_progress=False)
     return Index(bm25, sections, zig_version)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ziglora.retrieve.context import DEFAULT_BUDGET, DEFAULT_K, TokenCounter, estimate_tokens, fit
+from ziglora.retrieve.context import DEFAULT_BUDGET, DEFAULT_K, Context, TokenCounter, estimate_tokens, fit
 from ziglora.retrieve.index import Index
 
 RECALL_AT = (1, 3, 5)
@@ -15,16 +15,21 @@ RECALL_AT = (1, 3, 5)
 class Found:
     rank: int | None  # 1-based rank of the own section among the top max(RECALL_AT, k) hits, None below
     in_context: bool  # the own section (whole or cut) is in the budgeted context
-    tokens: int  # the context's tokens
+    context: Context  # what retrieval would send for the query
+
+    @property
+    def tokens(self) -> int:
+        return self.context.tokens
 
 
-def find(index: Index, query: str, own_id: str, budget: int = DEFAULT_BUDGET, k: int = DEFAULT_K,
+def find(index: Index, query: str, own_id: str | None, budget: int = DEFAULT_BUDGET, k: int = DEFAULT_K,
          count: TokenCounter = estimate_tokens) -> Found:
-    """Where retrieval puts the section `own_id` for `query`, and the context it would send."""
+    """Where retrieval puts the section `own_id` (None: no own section) for `query`, and the context it would
+    send."""
     hits = index.search(query, max(*RECALL_AT, k))
     ids = [h.section.id for h in hits]
     context = fit(index.zig_version, hits[:k], budget, count)
-    return Found(ids.index(own_id) + 1 if own_id in ids else None, own_id in context.ids, context.tokens)
+    return Found(ids.index(own_id) + 1 if own_id in ids else None, own_id in context.ids, context)
 
 
 def recall(found: Sequence[Found]) -> dict[str, float]:

@@ -138,11 +138,16 @@ def vllm_command(settings: ServeSettings, gpu: bool) -> list[str]:
     return cmd + list(settings.vllm_args)
 
 
-def exec_server(cmd: list[str], gpu: bool, python: Path) -> NoReturn:
-    """Become the vLLM server (signals such as Ctrl-C or kill then reach vLLM directly)."""
+def server_environment(gpu: bool, python: Path) -> None:
+    """Check that the CPU build is installed and give it its KV cache size (in os.environ, which vLLM inherits)."""
     if not gpu:
         if not python.is_file():
             raise ServeError(f"{python} not found; install vLLM's CPU build with `make .venv-vllm/.stamp`")
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(DEFAULT_CPU_KV_CACHE_GIB))
+
+
+def exec_server(cmd: list[str], gpu: bool, python: Path) -> NoReturn:
+    """Become the vLLM server (signals such as Ctrl-C or kill then reach vLLM directly)."""
+    server_environment(gpu, python)
     print(shlex.join(cmd), file=sys.stderr, flush=True)
     os.execvp(cmd[0], cmd)
