@@ -14,14 +14,14 @@ REQUIREMENTS := $(shell nvidia-smi -L >/dev/null 2>&1 && echo requirements-cuda.
 # Training: Qwen3-8B on a CUDA GPU; without one, SmolLM2-135M for a short run that proves the pipeline.
 HAVE_GPU := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
 MODEL ?= $(if $(HAVE_GPU),Qwen/Qwen3-8B,smollm2-135m)
-# A recipe file (recipes/*.yaml) for `make train`; `make all` without a GPU trains the 20-step smoke recipe.
+# A recipe file (recipes/*.yaml) for `make train`; `make all` without a GPU trains the focused CPU recipe.
 RECIPE ?=
 ADAPTER ?= $(if $(filter smollm2-135m,$(MODEL)),smollm2-zig-lora,qwen3-zig-lora)
 
 .PHONY: all setup data train test lint serve eval aider facts-proof sandbox
 
 all: setup data
-	$(MAKE) train RECIPE=$(or $(RECIPE),$(if $(HAVE_GPU),,recipes/smoke.yaml))
+	$(MAKE) train RECIPE=$(or $(RECIPE),$(if $(HAVE_GPU),,recipes/focused.yaml))
 
 # Idempotent: the stamp is rebuilt only when a requirements file or pyproject.toml changes. The package itself is
 # installed editable (no deps: they are the requirements'), so every script imports `ziglora` from this checkout.

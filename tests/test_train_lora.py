@@ -53,9 +53,9 @@ def write_release(root, version="0.14.0"):
              "messages": [{"role": "user", "content": f"Recipe {i}: print hello"},
                           {"role": "assistant", "content": "```zig\npub fn main() void {}\n```"}]} for i in range(4)]),
         "qa_train.jsonl": ("chat", [
-            {"id": f"qa/{i}", "source": "qa", "messages": [{"role": "user", "content": f"What is topic {i}?"},
-                                                            {"role": "assistant", "content": f"Topic {i} is a const."}]}
-            for i in range(6)]),
+            {"id": f"qa/{i}", "source": "qa", "section": [f"release-notes topic {i % 4}"],
+             "messages": [{"role": "user", "content": f"What is topic {i}?"},
+                          {"role": "assistant", "content": f"Topic {i} is a const."}]} for i in range(6)]),
         "qa_heldout.jsonl": ("eval_facts", [{"q": "secret?", "accept": "x", "answer": HELDOUT_MARKER,
                                             "section": ["x"]}]),
     }
@@ -162,6 +162,28 @@ def test_sources_limit_what_is_trained_and_unknown_ones_are_named(tiny_qwen3_dir
     table = token_table_of_one_step(tiny_qwen3_dir, release, tmp_path / "default", sources=None)
     assert {r["source"] for r in table} == {"release-notes", "qa", "prompts"}
     assert "this release has no qa-facts; training on the others" in capsys.readouterr().out
+
+
+def test_focus_trains_and_asks_only_the_sections_most_dev_questions_ask_about(tiny_qwen3_dir, release, tmp_path,
+                                                                              capsys):
+    rel, prompts = release
+    dev = tmp_path / "dev.jsonl"
+    write_jsonl(dev, [{"q": "One?", "accept": "x", "split": "dev", "section": ["release-notes topic 1"]},
+                      *[{"q": f"Two {i}?", "accept": "x", "split": "dev", "section": ["release-notes topic 2"]}
+                        for i in range(2)],
+                      {"q": "Test?", "accept": "x", "split": "test", "section": ["release-notes topic 1"]},
+                      {"q": "Nowhere?", "accept": "x", "split": "dev"}])
+    out = tmp_path / "adapter"
+    train(run_args(tiny_qwen3_dir, rel, prompts, out, "--max-steps", "1", "--eval-share", "0", "--focus-sections",
+                   "1", "--facts-eval", str(dev), "--retain-eval", "none", "--facts-eval-tokens", "2"))
+    report = json.loads((out / "train_report.json").read_text())
+    # topic 2 has the most dev questions: its release-notes section and its one Q&A record train, nothing else
+    assert report["data"]["focus_sections"] == ["release-notes topic 2"]
+    assert {r["source"]: r["records"] for r in report["data"]["token_table"]} == {"release-notes": 1, "qa": 1}
+    assert report["facts"]["dev_questions"] == 2
+    assert "focused on 1 release-notes sections (2 dev questions): release-notes topic 2" in capsys.readouterr().out
+    with pytest.raises(TrainingError, match="--focus-sections picks the sections the dev questions ask about"):
+        train(run_args(tiny_qwen3_dir, rel, prompts, out, "--focus-sections", "1"))  # run_args: --facts-eval none
 
 
 @pytest.mark.parametrize("oversample, message", [("qa", "not SOURCE=SHARE"), ("qa=1.2", "each share"),

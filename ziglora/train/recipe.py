@@ -59,7 +59,7 @@ def train(s: Settings, be: Backend, recipe: Path | None = None, extra_callbacks:
     """The whole run on resolved settings; returns the report (also written to <output>/train_report.json by the
     main process)."""
     release = read_release(s)  # first: bad data fails before the model loads
-    questions = probe_questions(s, release.version)
+    questions = probe_questions(s, release)
     model, tokenizer, gpu, load_s = setup_model(s, be)
     data, teacher = setup_data(s, be, model, tokenizer, release, gpu)
     meters = setup_meters(s, be, tokenizer, release, questions, gpu)

@@ -88,7 +88,9 @@ class Settings:
                                   "none: without.")
     general_prompts: str = setting("data", "auto", "Prompts whose base-model answers train as source `general`; "
                                    "auto: prompts/general.jsonl; none.")
-    stdlib_tokens: int = setting("data", 500_000, "Token budget for whole std lib files.")
+    focus_sections: int = setting("data", 0, "Only the N release-notes sections most dev questions ask about, "
+                                  "trained and asked; 0: all.")
+    stdlib_tokens: int = setting("data", 500_000, "Std lib token budget.")
     eval_share: float = setting("data", 0.02, "Share held out for the eval loss.")
     # ------------------------------------------------------------------ training
     max_seq_len: int | None = setting("training", None, "Tokens per packed sequence (a longer chat record is left "
@@ -223,7 +225,7 @@ improving and saves the best adapter. Open defaults follow the model's size (doc
 
   python train_lora.py --model smollm2-135m --data raw_data/zig-<ver>   # the built-in 135M model, CPU or GPU
   python train_lora.py --data raw_data/zig-<ver>                        # Qwen3-8B, 4-bit QLoRA on a CUDA GPU
-  python train_lora.py --config recipes/smoke.yaml                      # a recipe file; flags still win"""
+  python train_lora.py --config recipes/focused.yaml                    # a recipe file; flags still win"""
 
 
 def parse(argv: list[str] | None = None) -> tuple[Settings, Path | None]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -37,6 +38,11 @@ class Release(NamedTuple):
     manifest: dict  # verified: every output's sha256 checked
     prompts: list[dict]  # the hand-written prompt records
     prompts_file: str | None
+    focus: frozenset[tuple[str, ...]] | None = None  # --focus-sections: the only sections trained and asked
+
+    def in_focus(self, section) -> bool:
+        """Whether a record of this section (a title path; None or empty: of no section) is trained or asked."""
+        return self.focus is None or tuple(section or ()) in self.focus
 
     @property
     def version(self) -> str:
@@ -60,12 +66,48 @@ def read_release(s: Settings) -> Release:
         manifest = load_manifest(Path(s.data))
     except DataError as e:
         raise TrainingError(f"training data: {e}") from None
+    focus = focus_sections(s, manifest["zig_version"])
     prompts_path = s.prompts or str(REPO / "prompts" / f"zig-{manifest['zig_version']}.jsonl")
-    if prompts_path == "none":
-        return Release(manifest, [], None)
+    if prompts_path == "none" or focus is not None:  # hand-written prompts belong to no section
+        return Release(manifest, [], None, focus)
     if not Path(prompts_path).is_file():
         raise TrainingError(f"prompts file {prompts_path} not found: pass --prompts FILE, or --prompts none")
     return Release(manifest, list(read_jsonl(Path(prompts_path))), prompts_path)
+
+
+def _dev_file(s: Settings, version: str) -> Path:
+    return Path(s.facts_eval) if s.facts_eval != "auto" else REPO / "evals" / f"zig-{version}" / "natural.jsonl"
+
+
+def focus_sections(s: Settings, version: str) -> frozenset[tuple[str, ...]] | None:
+    """The --focus-sections release-notes sections the most dev questions ask about (ties: the file's order), or
+    None for the whole release."""
+    if not s.focus_sections:
+        return None
+    path = _dev_file(s, version)
+    if s.facts_eval == "none" or not path.is_file():
+        raise TrainingError(f"--focus-sections picks the sections the dev questions ask about most: no dev "
+                            f"questions ({path}); pass --facts-eval FILE")
+    asked = Counter(t.section for t in load_facts(path, split="dev") if t.section)
+    chosen = [section for section, _ in asked.most_common(s.focus_sections)]
+    log(f"focused on {len(chosen)} release-notes sections ({sum(asked[c] for c in chosen)} dev questions): "
+        + "; ".join(" > ".join(c) for c in chosen))
+    return frozenset(chosen)
+
+
+def _focused(by_kind: dict[str, list[tuple[str, list[dict]]]], release: Release) -> dict:
+    """The outputs of each kind with only the records of the focused sections: release-notes sections and chat
+    records (code examples, the std lib and whatever has no section are left out)."""
+    if release.focus is None:
+        return by_kind
+
+    def kept(kind: str, r: dict) -> bool:
+        if kind == "doc_sections":
+            return r.get("source") == "release-notes" and release.in_focus(r["title_path"])
+        return kind == "chat" and release.in_focus(r.get("section"))
+
+    return {kind: [(path, [r for r in records if kept(kind, r)]) for path, records in outputs]
+            for kind, outputs in by_kind.items()}
 
 
 def general_prompts(s: Settings) -> tuple[list[str], str | None]:
@@ -100,7 +142,7 @@ def fact_items(s: Settings, release: Release) -> list[DistillItem]:
                         sections[tuple(r["section"])])
             for _, records in outputs_of_kind(root, release.manifest, "chat") for r in records
             if r.get("source") == "qa-facts" and tuple(r.get("section") or ()) in sections
-            and not ds.failed_validation(r)]
+            and release.in_focus(r.get("section")) and not ds.failed_validation(r)]
 
 
 def _teacher_answered(chat: list[tuple[str, list[dict]]], answers: dict[str, str]) -> list[tuple[str, list[dict]]]:
@@ -120,8 +162,8 @@ def load_training_set(s: Settings, tokenizer, release: Release, teacher: Teacher
     examples -> chosen sources -> eval split -> oversampled mix."""
     teacher = teacher or TeacherOutput([], {}, None, {})
     root = Path(s.data)
-    by_kind = {kind: outputs_of_kind(root, release.manifest, kind)
-               for kind in ("doc_sections", "examples", "stdlib", "chat")}
+    by_kind = _focused({kind: outputs_of_kind(root, release.manifest, kind)
+                        for kind in ("doc_sections", "examples", "stdlib", "chat")}, release)
     by_kind["chat"] = _teacher_answered(by_kind["chat"], teacher.fact_answers)
     examples, stats = ds.build_examples(release.version, by_kind, release.prompts, tokenizer, s.max_seq_len,
                                         s.stdlib_tokens, THINKING_OFF, teacher.general, teacher.table)
@@ -137,6 +179,7 @@ def load_training_set(s: Settings, tokenizer, release: Release, teacher: Teacher
         return Dataset.from_dict({c: [r[c] for r in rows] for c in columns})
 
     info = {"zig_version": release.version, "release_dir": str(root), "prompts_file": release.prompts_file,
+            "focus_sections": None if release.focus is None else sorted(" > ".join(f) for f in release.focus),
             "train_sequences": len(train), "eval_sequences": len(evals), "token_table": table,
             "train_tokens": sum(r["tokens"] for r in table), "truncated_tokens": sum(r["truncated"] for r in table),
             "dropped": {src: {"failed_validation": st.failed_validation, "too_long": st.too_long}
@@ -157,17 +200,18 @@ def _chosen_sources(sources: str, examples: list[dict]) -> list[dict]:
     return [e for e in examples if e["source"] in wanted]
 
 
-def probe_questions(s: Settings, version: str) -> ProbeQuestions:
-    """The dev facts and retain questions of the facts probe; none when --facts-eval none or no file."""
+def probe_questions(s: Settings, release: Release) -> ProbeQuestions:
+    """The dev facts (of the focused sections only, with --focus-sections) and retain questions of the facts
+    probe; none when --facts-eval none or no file."""
     if s.facts_eval == "none":
         return ProbeQuestions([], [], None)
-    path = Path(s.facts_eval) if s.facts_eval != "auto" else REPO / "evals" / f"zig-{version}" / "natural.jsonl"
+    version, path = release.version, _dev_file(s, release.version)
     if not path.is_file():
         if s.facts_eval != "auto":
             raise TrainingError(f"--facts-eval {path}: no such file")
         log(f"no dev questions for Zig {version} ({path}): training without the facts probe")
         return ProbeQuestions([], [], None)
-    dev = load_facts(path, split="dev")
+    dev = [t for t in load_facts(path, split="dev") if release.in_focus(t.section)]
     if not dev:
         raise TrainingError(f"--facts-eval {path}: no questions with split dev")
     retain_path = REPO / "evals" / "retain.jsonl" if s.retain_eval == "auto" else Path(s.retain_eval)
@@ -182,7 +226,8 @@ def trained_questions(s: Settings, release: Release, tokenizer) -> list[FactTask
     if not s.trains_on("qa-facts"):
         return []
     records = [r for _, recs in outputs_of_kind(Path(s.data), release.manifest, "chat") for r in recs
-               if r.get("source") == "qa-facts" and r.get("kind") == "cloze" and len(r.get("term", "")) >= 3]
+               if r.get("source") == "qa-facts" and r.get("kind") == "cloze" and len(r.get("term", "")) >= 3
+               and release.in_focus(r.get("section"))]
     rng = random.Random(s.seed)
     chosen = []
     for r in rng.sample(records, len(records)):
