@@ -1,4 +1,4 @@
-"""How far the trained Q&A reach the questions users ask (issue 11), on CPU in seconds, without training anything.
+"""How far the trained Q&A reach the questions users ask, on CPU, without training anything.
 
 For each natural question (evals/zig-<ver>/natural.jsonl) the training questions of qa_train.jsonl are ranked by
 TF-IDF similarity of their words to it, and the question counts as reached when the answer trained for the best
@@ -10,6 +10,7 @@ adapter may beat it only where it generalizes beyond word overlap). Dev guides d
 With --adapter, what limits that adapter on the reached questions: it is asked (greedy, HF generate, evaluate.py's
 pass rule) each reached question's nearest trained question word for word (`recalled`: memorization) and the
 natural question itself (`natural`: transfer to the user's words); `natural_where_recalled` counts both.
+Measured: docs/RESULTS.md (run log).
 
     python bench/coverage.py raw_data/zig-0.14.0 [--sources qa-facts,qa] [--adapter DIR [--base DIR]]
 """
@@ -98,7 +99,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("release", type=Path, help="a release dir built by `make data` (raw_data/zig-<ver>)")
     p.add_argument("--sources", default="qa-facts,qa", help="qa_train.jsonl sources to rank (default: both)")
-    p.add_argument("--adapter", type=Path, help="an adapter to ask (see above); on CPU ~8 min for 0.14.0's 145")
+    p.add_argument("--adapter", type=Path, help="an adapter to ask (see above)")
     p.add_argument("--base", type=Path, help="its base model dir (default: SmolLM2-135M-Instruct, converted once)")
     args = p.parse_args()
     ask = None

@@ -5,6 +5,7 @@ An adapter (and its base model, for the retain questions it knew) answers the na
 the retain questions greedily at the longest cap, with the probe's prompt and pass rule, on CPU or GPU; each answer
 is then judged again cut to each shorter cap (re-tokenized: the same tokens up to the tokenizer's round trip), with
 how many answers had ended (EOS) by then: the probe's batch runs until its last answer ends or the cap.
+Measured: docs/BENCHMARKS.md.
 
     python bench/probe_tokens.py results/smollm2-135m-zig-0.14.0/adapter --zig-version 0.14.0 > probe-tokens.json
 """
