@@ -181,6 +181,7 @@ def test_focus_trains_and_asks_only_the_sections_most_dev_questions_ask_about(ti
     assert report["data"]["focus_sections"] == ["release-notes topic 2"]
     assert {r["source"]: r["records"] for r in report["data"]["token_table"]} == {"release-notes": 1, "qa": 1}
     assert report["facts"]["dev_questions"] == 2
+    assert not (rel / "teacher").exists()  # no general answers, nothing distilled: no teacher pass, nothing cached
     assert "focused on 1 release-notes sections (2 dev questions): release-notes topic 2" in capsys.readouterr().out
     with pytest.raises(TrainingError, match="--focus-sections picks the sections the dev questions ask about"):
         train(run_args(tiny_qwen3_dir, rel, prompts, out, "--focus-sections", "1"))  # run_args: --facts-eval none

@@ -249,7 +249,10 @@ def _adapter_off(model):
 
 def run_teacher(plan: TeacherPlan, model, tokenizer, version: str, model_path: str, cache_root: Path, modes,
                 unsloth: bool, planner: GenerationPlanner | None = None) -> TeacherOutput:
-    """The teacher pass of `plan`, from its cache when an earlier run made it with the same inputs."""
+    """The teacher pass of `plan`, from its cache when an earlier run made it with the same inputs; a plan with
+    nothing to answer or score (no general prompts, nothing distilled) runs nothing and caches nothing."""
+    if not plan.general_prompts and not plan.facts:
+        return TeacherOutput([], {}, None, {"items": 0, "rows": 0, "general_cut": 0, "reused": False})
     key = cache_key(plan.inputs(version, model_path, tokenizer))
     directory = cache_root / key[:16]
     cached = load_cached(directory)
