@@ -95,19 +95,20 @@ def focus_sections(s: Settings, version: str) -> frozenset[tuple[str, ...]] | No
     return frozenset(chosen)
 
 
-def _focused(by_kind: dict[str, list[tuple[str, list[dict]]]], release: Release) -> dict:
-    """The outputs of each kind with only the records of the focused sections: release-notes sections and chat
-    records (code examples, the std lib and whatever has no section are left out)."""
+def release_outputs(s: Settings, release: Release, kind: str) -> list[tuple[str, list[dict]]]:
+    """The release's (path, records) outputs of a manifest kind, as this run reads them: with --focus-sections only
+    the records of the focused sections, release-notes sections and chat records (code examples, the std lib and
+    whatever has no section are left out)."""
+    outputs = outputs_of_kind(Path(s.data), release.manifest, kind)
     if release.focus is None:
-        return by_kind
+        return outputs
 
-    def kept(kind: str, r: dict) -> bool:
+    def kept(r: dict) -> bool:
         if kind == "doc_sections":
             return r.get("source") == "release-notes" and release.in_focus(r["title_path"])
         return kind == "chat" and release.in_focus(r.get("section"))
 
-    return {kind: [(path, [r for r in records if kept(kind, r)]) for path, records in outputs]
-            for kind, outputs in by_kind.items()}
+    return [(path, [r for r in records if kept(r)]) for path, records in outputs]
 
 
 def general_prompts(s: Settings) -> tuple[list[str], str | None]:
@@ -134,15 +135,13 @@ def teacher_plan(s: Settings, release: Release, cuda: bool) -> TeacherPlan:
 def fact_items(s: Settings, release: Release) -> list[DistillItem]:
     """The fact Q&A records that train, each with its section's text (a record whose section is missing from the
     release notes stays plain cross-entropy)."""
-    root = Path(s.data)
-    sections = {tuple(r["title_path"]): r["text"] for _, records in outputs_of_kind(root, release.manifest,
-                                                                                     "doc_sections")
+    sections = {tuple(r["title_path"]): r["text"] for _, records in release_outputs(s, release, "doc_sections")
                 for r in records if r.get("source") == "release-notes"}
     return [DistillItem(r["id"], r["messages"][0]["content"], r["messages"][1]["content"],
                         sections[tuple(r["section"])])
-            for _, records in outputs_of_kind(root, release.manifest, "chat") for r in records
+            for _, records in release_outputs(s, release, "chat") for r in records
             if r.get("source") == "qa-facts" and tuple(r.get("section") or ()) in sections
-            and release.in_focus(r.get("section")) and not ds.failed_validation(r)]
+            and not ds.failed_validation(r)]
 
 
 def _teacher_answered(chat: list[tuple[str, list[dict]]], answers: dict[str, str]) -> list[tuple[str, list[dict]]]:
@@ -162,8 +161,7 @@ def load_training_set(s: Settings, tokenizer, release: Release, teacher: Teacher
     examples -> chosen sources -> eval split -> oversampled mix."""
     teacher = teacher or TeacherOutput([], {}, None, {})
     root = Path(s.data)
-    by_kind = _focused({kind: outputs_of_kind(root, release.manifest, kind)
-                        for kind in ("doc_sections", "examples", "stdlib", "chat")}, release)
+    by_kind = {kind: release_outputs(s, release, kind) for kind in ("doc_sections", "examples", "stdlib", "chat")}
     by_kind["chat"] = _teacher_answered(by_kind["chat"], teacher.fact_answers)
     examples, stats = ds.build_examples(release.version, by_kind, release.prompts, tokenizer, s.max_seq_len,
                                         s.stdlib_tokens, THINKING_OFF, teacher.general, teacher.table)
@@ -225,9 +223,8 @@ def trained_questions(s: Settings, release: Release, tokenizer) -> list[FactTask
     characters, so a stray "1" or "S" in an answer does not count)."""
     if not s.trains_on("qa-facts"):
         return []
-    records = [r for _, recs in outputs_of_kind(Path(s.data), release.manifest, "chat") for r in recs
-               if r.get("source") == "qa-facts" and r.get("kind") == "cloze" and len(r.get("term", "")) >= 3
-               and release.in_focus(r.get("section"))]
+    records = [r for _, recs in release_outputs(s, release, "chat") for r in recs
+               if r.get("source") == "qa-facts" and r.get("kind") == "cloze" and len(r.get("term", "")) >= 3]
     rng = random.Random(s.seed)
     chosen = []
     for r in rng.sample(records, len(records)):
