@@ -17,8 +17,11 @@
 #   and it can run beside a sweep started two calls later (a start leaves the job it does not name running):
 #     carry [".dev/base",".dev/smol3"] that same command; carry [".dev/smol1"] stash;
 #     carry [".dev/smol2"] bash bench/facts_sweep.sh stash && RUNS=... bash bench/facts_sweep.sh start
-#   bash bench/facts_sweep.sh wait          until both are done (at most WAIT_S), results to $OUT
+#   bash bench/facts_sweep.sh wait          until both are done (at most WAIT_S), results to $OUT; FETCH="A B":
+#                                           those adapters' weights too (SmolLM2's: ~10 MiB each in bf16; at most 8
+#                                           files and 64 MiB come back)
 #   bash bench/facts_sweep.sh fetch NAME    adapter NAME of the sweep to $OUT, in 15 MiB parts
+#   SWEEP_FLAGS: more bench/facts_sweep.py flags for `start`, e.g. "--parallel 6 --max-new-tokens 128"
 set -uo pipefail
 export DEV=/tmp/dev WORK=/tmp/facts Q8=/tmp/q8
 # nothing is installed there: the wheels go to /tmp/site, and each job runs from a copy of the repo (`start`)
@@ -69,7 +72,7 @@ case "${1:-}" in
       (cd "$WORK-repo" && PYTHONPATH=/tmp/site:$WORK-repo CUDA_VISIBLE_DEVICES=${SWEEP_GPU:-0} setsid bash -c \
         "while [ -n '${AFTER:-}' ] && [ ! -f '${AFTER:-}' ]; do sleep 5; done; \
         python3 bench/facts_sweep.py --data-root /tmp/data --work $WORK --deadline-s ${DEADLINE_S:-0} \
-        ${RUNS:+--runs $RUNS} ${NO_SCORE:+--no-score} --extra '${EXTRA:-}'; touch $WORK/done" \
+        ${RUNS:+--runs $RUNS} ${NO_SCORE:+--no-score} ${SWEEP_FLAGS:-} --extra '${EXTRA:-}'; touch $WORK/done" \
         > "$WORK/sweep.log" 2>&1 < /dev/null &)
     elif [ ! -d "$WORK" ]; then
       mkdir -p "$WORK" && touch "$WORK/done"
@@ -91,7 +94,10 @@ case "${1:-}" in
     cp "$WORK/sweep.json" "$OUT/" 2>/dev/null
     tar czf "$OUT/facts-logs.tar.gz" -C "$WORK" --exclude='*.safetensors' --exclude='*-checkpoints' \
       --exclude='data-*' . 2>/dev/null
-    tar czf "$OUT/q8-logs.tar.gz" -C "$Q8" --exclude='*.safetensors' --exclude='*-checkpoints' . 2>/dev/null ;;
+    [ "$(ls "$Q8")" = done ] || tar czf "$OUT/q8-logs.tar.gz" -C "$Q8" --exclude='*.safetensors' \
+      --exclude='*-checkpoints' . 2>/dev/null
+    for name in ${FETCH:-}; do  # the weights and their config: the logs and report are in facts-logs
+      tar cf "$OUT/$name.tar" -C "$WORK" "$name/adapter_config.json" "$name/adapter_model.safetensors"; done ;;
   fetch)  # in parts of 15 MiB: a file that comes back is at most 16 MiB (cat NAME.tar.gz.part-* to join)
     mkdir -p "$OUT"; tar czf - -C "$WORK" --exclude="$2-checkpoints" "$2" | split -b 15M - "$OUT/$2.tar.gz.part-" \
       && ls -la "$OUT" ;;
