@@ -53,13 +53,16 @@ $(AIDER_VENV)/.stamp:
 # Serve an adapter: `make serve ADAPTER=qwen3-zig-lora` (GPU: `vllm serve` from your environment;
 # no GPU: vLLM's CPU build from .venv-vllm). A built-in base model (smollm2-135m) is converted first where this
 # machine lacks it. RETRIEVE=1 serves through the retrieval proxy on the same port (vLLM moves to the next one),
-# with the sections of the release the adapter was trained on, or of RETRIEVE_DATA=raw_data/zig-<ver>.
+# with the sections of the release the adapter was trained on, or of RETRIEVE_DATA=raw_data/zig-<ver>, at most
+# RETRIEVAL_BUDGET tokens a request (docs/RETRIEVAL.md: a small model answers more at 600 than at the default).
 # scripts/serve.py --help explains the settings.
 SERVE_DEPS := $(if $(HAVE_GPU),,$(VLLM_VENV)/.stamp)
 RETRIEVE ?=
 RETRIEVE_DATA ?=
+RETRIEVAL_BUDGET ?=
 serve: setup $(SERVE_DEPS)
-	$(PY) scripts/serve.py $(ADAPTER) $(if $(RETRIEVE),--retrieve $(if $(RETRIEVE_DATA),--data $(RETRIEVE_DATA)))
+	$(PY) scripts/serve.py $(ADAPTER) $(if $(RETRIEVE),--retrieve $(if $(RETRIEVE_DATA),--data $(RETRIEVE_DATA)) \
+	  $(if $(RETRIEVAL_BUDGET),--retrieval-budget $(RETRIEVAL_BUDGET)))
 
 # The sandbox for model-written programs (ziglora/evaluate/sandbox.py) needs bubblewrap, a Debian package. Without it
 # evaluate.py still runs them, under resource limits only, and its report says so.

@@ -28,7 +28,10 @@ def test_serve_puts_the_retrieval_proxy_in_front_only_when_asked():
     assert _planned("serve", "ADAPTER=a")[-1].endswith("scripts/serve.py a ")
     assert _planned("serve", "ADAPTER=a", "RETRIEVE=1")[-1].endswith("scripts/serve.py a --retrieve ")
     chosen = _planned("serve", "ADAPTER=a", "RETRIEVE=1", "RETRIEVE_DATA=raw_data/zig-0.15.2")[-1]
-    assert chosen.endswith("scripts/serve.py a --retrieve --data raw_data/zig-0.15.2")
+    assert chosen.endswith("scripts/serve.py a --retrieve --data raw_data/zig-0.15.2 ")
+    small = _planned("serve", "ADAPTER=a", "RETRIEVE=1", "RETRIEVAL_BUDGET=600")[-1]
+    assert small.endswith("scripts/serve.py a --retrieve --retrieval-budget 600")
+    assert _planned("serve", "ADAPTER=a", "RETRIEVAL_BUDGET=600")[-1].endswith("scripts/serve.py a ")
 
 
 def test_eval_asks_the_facts_in_every_context():
