@@ -53,7 +53,7 @@ RUNS: dict[str, Run] = {
        for release in RELEASES
        for variant, flags in (("", DISTILL), ("-ce", (*DISTILL, "--distill-ce-weight", "1")),
                               ("-teacher", (*DISTILL, "--distill-answers", "teacher")),
-                              ("-facts", ("--distill", "facts")))},
+                              ("-facts", ("--distill", "facts")), ("-general", ("--distill", "general")))},
     # the large models' sources and mix on the small model
     "all-sources": Run(("--sources", "all", "--oversample", "qa-facts=0.35,qa=0.15,prompts=0.1,general=0.05")),
     "lr2e-4": Run(("--learning-rate", "2e-4")),
