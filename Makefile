@@ -54,15 +54,18 @@ $(AIDER_VENV)/.stamp:
 # no GPU: vLLM's CPU build from .venv-vllm). A built-in base model (smollm2-135m) is converted first where this
 # machine lacks it. RETRIEVE=1 serves through the retrieval proxy on the same port (vLLM moves to the next one),
 # with the sections of the release the adapter was trained on, or of RETRIEVE_DATA=raw_data/zig-<ver>, at most
-# RETRIEVAL_BUDGET tokens a request (docs/RETRIEVAL.md: a small model answers more at 600 than at the default).
+# RETRIEVAL_BUDGET tokens and RETRIEVAL_SECTIONS sections a request (docs/RETRIEVAL.md: a small model answers more
+# with less: RETRIEVAL_BUDGET=600 RETRIEVAL_SECTIONS=1).
 # scripts/serve.py --help explains the settings.
 SERVE_DEPS := $(if $(HAVE_GPU),,$(VLLM_VENV)/.stamp)
 RETRIEVE ?=
 RETRIEVE_DATA ?=
 RETRIEVAL_BUDGET ?=
+RETRIEVAL_SECTIONS ?=
 serve: setup $(SERVE_DEPS)
 	$(PY) scripts/serve.py $(ADAPTER) $(if $(RETRIEVE),--retrieve $(if $(RETRIEVE_DATA),--data $(RETRIEVE_DATA)) \
-	  $(if $(RETRIEVAL_BUDGET),--retrieval-budget $(RETRIEVAL_BUDGET)))
+	  $(if $(RETRIEVAL_BUDGET),--retrieval-budget $(RETRIEVAL_BUDGET)) \
+	  $(if $(RETRIEVAL_SECTIONS),--retrieval-sections $(RETRIEVAL_SECTIONS)))
 
 # The sandbox for model-written programs (ziglora/evaluate/sandbox.py) needs bubblewrap, a Debian package. Without it
 # evaluate.py still runs them, under resource limits only, and its report says so.

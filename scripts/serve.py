@@ -22,7 +22,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from ziglora.retrieve.context import DEFAULT_BUDGET
+from ziglora.common.flags import positive_int
+from ziglora.retrieve.context import DEFAULT_BUDGET, DEFAULT_K
 from ziglora.serve.retrieving import RetrievalSettings, adapter_release, proxy_line, serve_with_retrieval
 from ziglora.serve.vllm import (
     CPU_VENV_PYTHON,
@@ -64,10 +65,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[ServeSettings, argparse.N
     r.add_argument("--data", type=Path, help="the release's corpus, raw_data/zig-<ver> (default: the release the "
                    "adapter's train_report.json names)")
     r.add_argument("--vllm-port", type=int, help="vLLM's port behind the proxy (default: --port + 1)")
-    r.add_argument("--retrieval-budget", type=int, default=DEFAULT_BUDGET,
+    r.add_argument("--retrieval-budget", type=positive_int, default=DEFAULT_BUDGET,
                    help="tokens of documentation added per request (default %(default)s)")
+    r.add_argument("--retrieval-sections", type=positive_int, default=DEFAULT_K,
+                   help="most sections added per request, best first (default %(default)s)")
     args = p.parse_args(own)
-    own_keys = ("dry_run", "retrieve", "data", "vllm_port", "retrieval_budget")
+    own_keys = ("dry_run", "retrieve", "data", "vllm_port", "retrieval_budget", "retrieval_sections")
     serve = {k: v for k, v in vars(args).items() if k not in own_keys}
     if args.retrieve:  # vLLM moves behind the proxy, which takes the port and host clients use
         args.vllm_port = args.vllm_port or args.port + 1
@@ -83,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         retrieval = None
         if args.retrieve:
             retrieval = RetrievalSettings(args.data or adapter_release(settings.adapter), args.host, args.port,
-                                          args.vllm_port, args.retrieval_budget)
+                                          args.vllm_port, args.retrieval_budget, args.retrieval_sections)
         if args.dry_run:
             print(shlex.join(cmd))
             if retrieval:

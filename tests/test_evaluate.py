@@ -390,6 +390,16 @@ def test_facts_contexts_split_and_kept(tmp_path, facts_file):
         assert "| retrieved | 3 |" in md and "100.0% / 100.0% / 100.0% (of 2)" in md
         assert "own section in the top" in proc.stdout  # printed, as `make eval` shows it
 
+        # --retrieval-sections 1: only the best section goes into the prompt (this corpus has three)
+        one = tmp_path / "one"
+        proc = run_evaluate(tmp_path, {}, "--base-url", server.url, "--suites", "facts", "--facts", str(facts_file),
+                            "--zig-version", "0.14.0", "--models", "base", "--context", "retrieved",
+                            "--retrieval-sections", "1", "--output", str(one))
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads((one / "eval_report.json").read_text())["settings"]["retrieval"]["k"] == 1
+        prompts = [r["messages"][-1]["content"] for r in server.requests[-3:]]
+        assert [p.count("\n--- ") for p in prompts] == [1, 1, 1]
+
         # --split: only the records of that split are asked
         asked = len(server.requests)
         proc = run_evaluate(tmp_path, {}, "--base-url", server.url, "--suites", "facts", "--facts", str(facts_file),
@@ -412,6 +422,11 @@ def test_contexts_it_cannot_give_are_one_line_errors(tmp_path, facts_file):
     assert no_corpus.returncode == 2
     assert no_corpus.stderr.startswith("error: --context retrieved needs the release's corpus: ")
     assert "manifest.json is missing" in no_corpus.stderr and not (tmp_path / "r").exists()
+    none = run_evaluate(tmp_path, {}, "--answers", "reference", "--suites", "facts", "--facts", str(facts_file),
+                        "--context", "retrieved", "--retrieval-sections", "0", "--output", str(tmp_path / "r"))
+    assert none.returncode == 2 and not (tmp_path / "r").exists()
+    assert none.stderr.splitlines()[-1].endswith("argument --retrieval-sections: must be a whole number of at least "
+                                                 "1, got '0'")
 
 
 def test_kept_is_said_only_where_the_base_model_answered_something():

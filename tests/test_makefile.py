@@ -30,7 +30,9 @@ def test_serve_puts_the_retrieval_proxy_in_front_only_when_asked():
     chosen = _planned("serve", "ADAPTER=a", "RETRIEVE=1", "RETRIEVE_DATA=raw_data/zig-0.15.2")[-1]
     assert chosen.endswith("scripts/serve.py a --retrieve --data raw_data/zig-0.15.2 ")
     small = _planned("serve", "ADAPTER=a", "RETRIEVE=1", "RETRIEVAL_BUDGET=600")[-1]
-    assert small.endswith("scripts/serve.py a --retrieve --retrieval-budget 600")
+    assert small.split()[-4:] == ["a", "--retrieve", "--retrieval-budget", "600"]
+    one = _planned("serve", "ADAPTER=a", "RETRIEVE=1", "RETRIEVAL_BUDGET=600", "RETRIEVAL_SECTIONS=1")[-1]
+    assert one.split()[-6:] == ["a", "--retrieve", "--retrieval-budget", "600", "--retrieval-sections", "1"]
     assert _planned("serve", "ADAPTER=a", "RETRIEVAL_BUDGET=600")[-1].endswith("scripts/serve.py a ")
 
 

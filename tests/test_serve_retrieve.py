@@ -78,10 +78,15 @@ def test_dry_run_prints_vllm_behind_the_proxy_with_the_adapter_s_release(tmp_pat
     # vLLM moves to the next port and listens on loopback only; the proxy takes the host and port clients use
     assert words[words.index("--port") + 1] == "8201" and words[words.index("--host") + 1] == "127.0.0.1"
     assert proxy == (f"retrieval proxy: http://0.0.0.0:8200/v1 -> http://127.0.0.1:8201/v1, sections of {release} "
-                     "(budget 2500 tokens)")
+                     "(budget 2500 tokens, at most 5 sections)")
     chosen = serve(str(adapter), "--device", "gpu", "--retrieve", "--data", "raw_data/zig-0.14.0", "--vllm-port",
-                   "9000", "--dry-run").stdout
-    assert "--port 9000" in chosen and chosen.endswith("sections of raw_data/zig-0.14.0 (budget 2500 tokens)\n")
+                   "9000", "--retrieval-budget", "600", "--retrieval-sections", "1", "--dry-run").stdout
+    assert "--port 9000" in chosen
+    assert chosen.endswith("sections of raw_data/zig-0.14.0 (budget 600 tokens, at most 1 sections)\n")
+    nothing = serve(str(adapter), "--device", "gpu", "--retrieve", "--retrieval-sections", "0", "--dry-run")
+    assert nothing.returncode == 2 and nothing.stdout == ""
+    assert nothing.stderr.splitlines()[-1].endswith("argument --retrieval-sections: must be a whole number of at "
+                                                    "least 1, got '0'")
     plain = serve(str(adapter), "--device", "gpu", "--dry-run").stdout
     assert len(plain.splitlines()) == 1 and "--port 8000" in plain  # without --retrieve: vLLM alone, as before
 

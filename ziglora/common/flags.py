@@ -21,6 +21,17 @@ class ConfigError(ValueError):
     """A recipe file that cannot be read or names a setting that does not exist."""
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (a size or a count where 0 would silently do nothing)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return value
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 

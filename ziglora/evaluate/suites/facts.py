@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ziglora.common.flags import positive_int
 from ziglora.common.io import read_jsonl
 from ziglora.data.manifest import DataError
 from ziglora.evaluate.harness import Context, EvalInputError, Outcome, RequestRejected, Suite
@@ -62,14 +63,17 @@ class FactsSuite(Suite):
                                  "finds in raw_data/zig-<ver>, row '<model> (retrieved)'), oracle (the question's "
                                  "own release-notes section, row '<model> (oracle)', for questions that name it) "
                                  "(default %(default)s)")
-        parser.add_argument("--retrieval-budget", type=int, default=DEFAULT_BUDGET,
+        parser.add_argument("--retrieval-budget", type=positive_int, default=DEFAULT_BUDGET,
                             help="tokens of retrieved sections per question (default %(default)s, as the serving "
                                  "proxy)")
+        parser.add_argument("--retrieval-sections", type=positive_int, default=DEFAULT_K,
+                            help="most retrieved sections per question, best first (default %(default)s, as the "
+                                 "serving proxy)")
 
     def settings(self, args: argparse.Namespace) -> dict[str, Any]:
         contexts = parse_contexts(args.context)
-        return {"context": contexts,
-                **({"retrieval": {"budget": args.retrieval_budget, "k": DEFAULT_K}} if RETRIEVED in contexts else {})}
+        retrieval = {"budget": args.retrieval_budget, "k": args.retrieval_sections}
+        return {"context": contexts, **({"retrieval": retrieval} if RETRIEVED in contexts else {})}
 
     def load(self, ctx: Context) -> tuple[list[FactTask], int]:
         path = ctx.args.facts or ctx.data_dir / "qa_heldout.jsonl"
@@ -103,7 +107,8 @@ class FactsSuite(Suite):
             docs = self.sections[task.section]
         else:
             own = section_id(NOTES, task.section) if task.section else None
-            found = find(self.index, task.q, own, ctx.args.retrieval_budget, DEFAULT_K, self.count)
+            found = find(self.index, task.q, own, ctx.args.retrieval_budget, ctx.args.retrieval_sections,
+                         self.count)
             docs = SEPARATOR.join(found.context.blocks) or None  # nothing found: asked as is, as the proxy forwards it
         whole = getattr(self.count, "__wrapped__", self.count)  # a prompt is counted once: not worth remembering
         added = docs and whole(fact_prompt(task, ctx.zig_version, docs)) - whole(fact_prompt(task, ctx.zig_version))
