@@ -82,7 +82,7 @@ def test_dry_run_prints_vllm_behind_the_proxy_with_the_adapter_s_release(tmp_pat
     chosen = serve(str(adapter), "--device", "gpu", "--retrieve", "--data", "raw_data/zig-0.14.0", "--vllm-port",
                    "9000", "--retrieval-budget", "600", "--retrieval-sections", "1", "--dry-run").stdout
     assert "--port 9000" in chosen
-    assert chosen.endswith("sections of raw_data/zig-0.14.0 (budget 600 tokens, at most 1 sections)\n")
+    assert chosen.endswith("sections of raw_data/zig-0.14.0 (budget 600 tokens, at most 1 section)\n")
     nothing = serve(str(adapter), "--device", "gpu", "--retrieve", "--retrieval-sections", "0", "--dry-run")
     assert nothing.returncode == 2 and nothing.stdout == ""
     assert nothing.stderr.splitlines()[-1].endswith("argument --retrieval-sections: must be a whole number of at "

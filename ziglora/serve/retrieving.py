@@ -63,7 +63,8 @@ def adapter_release(adapter: Path) -> Path:
 def proxy_line(settings: RetrievalSettings) -> str:
     """What --dry-run prints for the proxy, beside the vLLM command."""
     return (f"retrieval proxy: http://{settings.host}:{settings.port}/v1 -> {settings.vllm_url}, sections of "
-            f"{settings.release} (budget {settings.budget} tokens, at most {settings.sections} sections)")
+            f"{settings.release} (budget {settings.budget} tokens, at most {settings.sections} "
+            f"section{'' if settings.sections == 1 else 's'})")
 
 
 def _stop(process: subprocess.Popen) -> None:
