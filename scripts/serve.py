@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ziglora.common.flags import positive_int
 from ziglora.retrieve.context import DEFAULT_BUDGET, DEFAULT_K
+from ziglora.serve.proxy import Settings as ProxySettings
 from ziglora.serve.retrieving import RetrievalSettings, adapter_release, proxy_line, serve_with_retrieval
 from ziglora.serve.vllm import (
     CPU_VENV_PYTHON,
@@ -85,8 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         cmd = vllm_command(settings, gpu)
         retrieval = None
         if args.retrieve:
+            proxy = ProxySettings(budget=args.retrieval_budget, k=args.retrieval_sections)
             retrieval = RetrievalSettings(args.data or adapter_release(settings.adapter), args.host, args.port,
-                                          args.vllm_port, args.retrieval_budget, args.retrieval_sections)
+                                          args.vllm_port, proxy)
         if args.dry_run:
             print(shlex.join(cmd))
             if retrieval:

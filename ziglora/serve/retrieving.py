@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ziglora.data.manifest import DataError
-from ziglora.retrieve.context import DEFAULT_BUDGET, DEFAULT_K, model_counter
+from ziglora.retrieve.context import model_counter
 from ziglora.retrieve.index import load_index
 from ziglora.serve.proxy import Proxy, Settings
 from ziglora.serve.vllm import ServeError, server_environment
@@ -37,8 +37,7 @@ class RetrievalSettings:
     host: str  # where the proxy listens; vLLM listens on 127.0.0.1 only
     port: int  # the proxy's: what clients use
     vllm_port: int
-    budget: int = DEFAULT_BUDGET
-    sections: int = DEFAULT_K
+    proxy: Settings = Settings()  # its budget and sections a request, as the command line set them
 
     @property
     def vllm_url(self) -> str:
@@ -63,8 +62,8 @@ def adapter_release(adapter: Path) -> Path:
 def proxy_line(settings: RetrievalSettings) -> str:
     """What --dry-run prints for the proxy, beside the vLLM command."""
     return (f"retrieval proxy: http://{settings.host}:{settings.port}/v1 -> {settings.vllm_url}, sections of "
-            f"{settings.release} (budget {settings.budget} tokens, at most {settings.sections} "
-            f"section{'' if settings.sections == 1 else 's'})")
+            f"{settings.release} (budget {settings.proxy.budget} tokens, at most {settings.proxy.k} "
+            f"section{'' if settings.proxy.k == 1 else 's'})")
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -102,8 +101,7 @@ def serve_with_retrieval(cmd: list[str], gpu: bool, python: Path, base: str, set
         raise ServeError(f"--retrieve needs the release's corpus: {e}") from None
     count, counted_by = model_counter(base)
     try:
-        proxy = Proxy(settings.vllm_url, index, Settings(budget=settings.budget, k=settings.sections), settings.host,
-                      settings.port, count)
+        proxy = Proxy(settings.vllm_url, index, settings.proxy, settings.host, settings.port, count)
     except OSError as e:
         raise ServeError(f"the proxy cannot listen on {settings.host}:{settings.port} ({e})") from None
     server_environment(gpu, python)
@@ -124,7 +122,7 @@ def serve_with_retrieval(cmd: list[str], gpu: bool, python: Path, base: str, set
     threading.Thread(target=_announce_when_ready, args=(settings, process, proxy.url), daemon=True).start()
     log.info("retrieval proxy at %s -> vLLM at %s (starting); Zig %s, %d sections, budget %d tokens %s, at most %d "
              "sections a request", proxy.url, settings.vllm_url, index.zig_version, len(index.sections),
-             settings.budget, counted_by, settings.sections)
+             settings.proxy.budget, counted_by, settings.proxy.k)
     try:
         proxy.serve_forever()
     except KeyboardInterrupt:
