@@ -30,7 +30,8 @@ AUTO_MARGIN_GIB = 1.0
 UNSLOTH_ROWS_AHEAD = 512
 # LoRA bytes per trainable parameter while training: fp32 weight and gradient, 8-bit Adam's two moments.
 LORA_TRAIN_BYTES = 4 + 4 + 2
-# A kept layer may hold more than the tensors its kernels save: what the compiler's partitioner keeps besides.
+# A margin on a kept layer's bytes: measured, a layer holds up to a few percent more than the tensors named in
+# keep_bytes_per_token (docs/BENCHMARKS.md).
 KEEP_SLACK = 1.1
 
 
@@ -67,11 +68,11 @@ class Shape:
 
     def keep_bytes_per_token(self, dtype_bytes: int = 2) -> int:
         """What autograd keeps of one decoder layer per token when it is not checkpointed (Unsloth's fused kernels):
-        the two norms' inputs and the residual sum with a normed copy (4 h), Q before and after its norm, the attention
-        output before and after the head reshape (4 q), K before and after its norm and V (3 kv), the MLP's gate and
-        up outputs (2 i)."""
+        the two norms' inputs and the residual sum with a normed copy (4 h), Q before and after its norm and the
+        attention output (3 q: its head reshape is a view), K before and after its norm and V (3 kv), the MLP's gate
+        and up outputs (2 i)."""
         q, kv = self.heads * self.head_dim, self.kv_heads * self.head_dim
-        return dtype_bytes * (4 * self.hidden + 4 * q + 3 * kv + 2 * self.intermediate)
+        return dtype_bytes * (4 * self.hidden + 3 * q + 3 * kv + 2 * self.intermediate)
 
     def step_bytes_per_token(self, dtype_bytes: int = 2) -> int:
         """The working set of a fully checkpointed step per token: one layer recomputed with its gradients, and the
