@@ -569,7 +569,8 @@ def test_resolving_fills_the_open_defaults_in_a_new_settings_object():
     assert s.max_seq_len is None and s.sources is None and s.checkpoints is None  # left as parsed
     assert (small.max_seq_len, small.batch_size, small.learning_rate, small.quantize) == (2048, 4, 5e-4, "none")
     assert small.sources == "release-notes,qa-facts,qa,prompts" and small.checkpoints == "out/a-checkpoints"
-    assert (large.max_seq_len, large.grad_accum, large.quantize, large.sources) == (4096, 4, "4bit", "all")
+    assert (large.max_seq_len, large.batch_size, large.grad_accum, large.quantize, large.sources) == (
+        4096, 1, 8, "4bit", "all")
     assert (s.resolve(params=8e9, cuda=False).max_seq_len, s.resolve(8e9, False).batch_size) == (2048, 1)
     assert settings(["--max-seq-len", "512"]).resolve(params=8e9, cuda=True).max_seq_len == 512  # given: kept
 

@@ -33,9 +33,10 @@ SIZE_DEFAULTS = {
     # SmolLM2-135M: the sources, rate and epoch bound that taught it the most facts (docs/RESULTS.md); a bf16 base
     # because vLLM serves a small model unquantized, so training and serving see the same weights.
     "small": SizeDefaults(5e-4, 20, "none", 2048, 4, 1, False, "release-notes,qa-facts,qa,prompts,general", "none"),
-    # Qwen3-8B: 4-bit QLoRA that fits a 24 GiB GPU (docs/BENCHMARKS.md), the QLoRA paper's rate, every source with
-    # the facts repeated; not measured at 8B here, so the facts probe tells a user whether their run learned.
-    "large": SizeDefaults(2e-4, 4, "4bit", 4096, 2, 4, True, "all", "qa-facts=0.35,qa=0.15,prompts=0.1,general=0.05"),
+    # Qwen3-8B: 4-bit QLoRA that fits a 24 GiB GPU, one window a micro-step so that the memory a cap leaves keeps
+    # more layers' activations (docs/BENCHMARKS.md), the QLoRA paper's rate, every source with the facts repeated;
+    # not measured at 8B here, so the facts probe tells a user whether their run learned.
+    "large": SizeDefaults(2e-4, 4, "4bit", 4096, 1, 8, True, "all", "qa-facts=0.35,qa=0.15,prompts=0.1,general=0.05"),
 }
 DISTILLED = ("facts", "general")  # what --distill can name
 CPU_SHAPE = (2048, 1, 1)  # (window, batch, accumulation) without CUDA: keeps a step of a small model to seconds
