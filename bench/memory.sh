@@ -10,22 +10,24 @@
 # The jobs, in order; everything before default_run runs alone on the GPU (it is the speed comparison):
 #   make            the random-weight Qwen3-8B-shape checkpoint
 #   raw             raw loop 4096 x 2, 20 measured steps: the baseline (every layer checkpointed)
-#   defaults        train_lora.py's defaults (4096 x 2 x 4, kept layers from the cap), 33 steps, no probe
+#   defaults        train_lora.py's defaults (4096 x 1 x 8, kept layers from the cap), 33 steps, no probe
+#   defaults_b2     (B2=1) as defaults at 4096 x 2 x 4 (the same tokens per optimizer step): its loss and speed
+#                   against defaults'
 #   accum1          one micro-step per optimizer step, no general answers
-#   defaults_keep0  (KEEP0=1) as defaults with every layer checkpointed: its loss against defaults', today's speed
+#   defaults_keep0  (KEEP0=1) as defaults with every layer checkpointed: its loss against defaults'
 #   accum1_auto     (CEILING=1) accum1 under the auto cap (what the card has free), so every layer kept: the speed
 #                   ceiling and the bytes a kept layer holds (against raw's peak, every layer checkpointed)
-#   batch4          (BATCH4=1) 4 x 2 instead of 2 x 4 at the same tokens per optimizer step
 #   rows            (ROWS=1) bench/decode_rows.py: the same answers with Unsloth's decode cache sized to the answer
 #   default_run     --gpu-memory-cap-gib 22 and nothing else (DEFAULT_RUN_EPOCHS=N: --max-epochs N; empty: all;
-#                   DEFAULT_RUN_FLAGS: more flags, e.g. --distill facts,general to measure the teacher pass)
+#                   DEFAULT_RUN_FLAGS: more flags)
+#   teacher         (TEACHER=1) the defaults with --distill facts,general, 3 steps: the teacher pass's time and peak
 # Results: $OUT/memory.json (bench/summarize.py: tokens/s against the raw loop, peaks per phase, kept layers, the
 # loss comparison) and memory-files.tar.gz (every log and report).
 set -uo pipefail
 export DEV=/tmp/dev W=/tmp/mem MODEL=/tmp/qwen3-8b-random
 # nothing is installed there: the wheels go to /tmp/site, and the jobs run from a copy of the repo (`start`)
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
-export KEEP0=${KEEP0:-1} CEILING=${CEILING:-1} BATCH4=${BATCH4:-0} ROWS=${ROWS:-1}
+export B2=${B2:-1} KEEP0=${KEEP0:-0} CEILING=${CEILING:-1} ROWS=${ROWS:-0} TEACHER=${TEACHER:-1}
 export DEFAULT_RUN_EPOCHS=${DEFAULT_RUN_EPOCHS-1}
 
 run_jobs() {
@@ -53,11 +55,11 @@ run_jobs() {
   fi
   short=(--gpu-memory-cap-gib 22 --warmup-steps-excluded 3 --facts-eval none --logging-steps 1)
   tl defaults "${short[@]}" --max-steps 33
+  [ "$B2" != 1 ] || tl defaults_b2 "${short[@]}" --max-steps 33 --batch-size 2 --grad-accum 4
   tl accum1 "${short[@]}" --grad-accum 1 --max-steps 33 --general-prompts none --eval-share 0
   [ "$KEEP0" != 1 ] || tl defaults_keep0 "${short[@]}" --max-steps 33 --kept-layers 0
   [ "$CEILING" != 1 ] || tl accum1_auto --gpu-memory-cap-gib auto --warmup-steps-excluded 3 --facts-eval none \
     --logging-steps 1 --grad-accum 1 --max-steps 23 --general-prompts none --eval-share 0
-  [ "$BATCH4" != 1 ] || tl batch4 "${short[@]}" --batch-size 4 --grad-accum 2 --max-steps 18
   say touch "$W/speed_done"
   if [ "$ROWS" = 1 ] && [ -n "${DRY_RUN:-}" ]; then
     echo "python3 bench/decode_rows.py --model $MODEL --data $DATA"
@@ -67,6 +69,7 @@ run_jobs() {
   fi
   tl default_run --gpu-memory-cap-gib 22 ${DEFAULT_RUN_EPOCHS:+--max-epochs "$DEFAULT_RUN_EPOCHS"} \
     ${DEFAULT_RUN_FLAGS:-}
+  [ "$TEACHER" != 1 ] || tl teacher --gpu-memory-cap-gib 22 --distill facts,general --max-steps 3 --facts-eval none
 }
 
 case "${1:-}" in

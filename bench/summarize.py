@@ -4,8 +4,8 @@
 
 DIR holds bench_unsloth_<seq>x<batch>.json (raw_qlora_loop.py), train_<seq>x<batch>.json and
 train_{1gpu,2gpu}_defaults.json (train_lora.py's train_report.json); bench/memory.sh's runs are run_<name>.json,
-each against the raw loop of its micro-step's shape, and run_<name>_keep0.json (every layer checkpointed) has its
-loss compared step by step with run_<name>.json. Real tokens/s counts non-pad tokens only:
+each against every raw loop that ran, and a variant run_<name>_<variant>.json (run_defaults_keep0.json) of as many
+steps has its loss compared step by step with run_<name>.json. Real tokens/s counts non-pad tokens only:
 the raw loop trains on full random rows (no padding), train_lora.py on packed corpus windows.
 
 The raw loop reports tokens/s from its median step; train_lora.py from the mean over its measured steps (all
@@ -65,23 +65,24 @@ def losses(report: dict, steps: int) -> dict[int, float]:
 
 
 def runs(directory: Path, loss_steps: int = 30) -> dict:
-    """bench/memory.sh's train_lora.py runs: each against the raw loop of its micro-step's shape (when that ran), and
-    the loss of a run_<name>_keep0 against run_<name>'s over the first `loss_steps` steps."""
+    """bench/memory.sh's train_lora.py runs: each against every raw loop that ran, and the loss of a variant
+    run_<name>_<variant> against run_<name>'s over the first `loss_steps` steps where both ran as many steps."""
     out = {}
     reports = {p.stem.removeprefix("run_"): json.loads(p.read_text()) for p in sorted(directory.glob("run_*.json"))}
+    raws = {}
+    for raw in sorted(directory.glob("bench_unsloth_*x*.json")):
+        shape = raw.stem.removeprefix("bench_unsloth_")
+        raws[shape] = baseline(json.loads(raw.read_text()), directory / f"raw_{shape}.log")["real_tokens_per_s"]
     for name, report in reports.items():
         row = ours(report)
-        shape = f"{report['settings']['max_seq_len']}x{report['settings']['batch_size']}"
-        raw = directory / f"bench_unsloth_{shape}.json"
-        if raw.is_file():
-            base = baseline(json.loads(raw.read_text()), directory / f"raw_{shape}.log")["real_tokens_per_s"]
+        for shape, base in raws.items():
             if base and row["real_tokens_per_s"]:
                 row[f"vs_raw_{shape}"] = round(row["real_tokens_per_s"] / base, 3)
-        other = reports.get(name.removesuffix("_keep0")) if name.endswith("_keep0") else None
-        if other:
-            mine, theirs = losses(report, loss_steps), losses(other, loss_steps)
+        parent = name.rpartition("_")[0]  # the schedule follows --max-steps: only runs of equal length compare
+        if parent in reports and report["max_steps"] == reports[parent]["max_steps"]:
+            mine, theirs = losses(report, loss_steps), losses(reports[parent], loss_steps)
             both = sorted(set(mine) & set(theirs))
-            row["loss_vs_kept_layers"] = {"steps": len(both), "max_relative_difference": round(max(
+            row[f"loss_vs_{parent}"] = {"steps": len(both), "max_relative_difference": round(max(
                 (abs(mine[s] - theirs[s]) / abs(theirs[s]) for s in both), default=0.0), 5)}
         out[name] = row
     return out
