@@ -12,18 +12,15 @@ from ziglora.data.manifest import DataError
 from ziglora.retrieve.context import (
     CUT_NOTE,
     SEPARATOR,
-    SKIP_NOTE,
     estimate_tokens,
     fit,
     header,
-    lines_scorer,
     render_section,
     retrieve,
     tokenizer_counter,
 )
 from ziglora.retrieve.corpus import NOTES, section_id
 from ziglora.retrieve.index import Hit, load_index
-from ziglora.retrieve.measure import find
 from ziglora.retrieve.tokenize import tokenize
 
 LONG_CODE = "\n".join(f"    const value_{i} = compute({i});" for i in range(400))
@@ -40,8 +37,7 @@ LANGREF_SECTIONS = [
     (["Introduction"], "## Introduction\n\nZig is a general-purpose programming language and toolchain.\n"),
     (["for"], "## for\n\nA for loop iterates over slices and arrays.\n"),
     (["Huge Example"],
-     f"## Huge Example\n\nA long listing of values.\n\n```zig\nfn values() void {{\n{LONG_CODE}\n}}\n```\n\n"
-     "After the listing, `@hugeMagic()` returns 42.\n"),
+     f"## Huge Example\n\nA long listing of values.\n\n```zig\nfn values() void {{\n{LONG_CODE}\n}}\n```\n"),
 ]
 RECIPE = {"id": "cookbook/01-01", "source": "cookbook", "title": "Read file line by line",
           "messages": [{"role": "user", "content": "In Zig 0.15.2: Read file line by line with takeDelimiter."},
@@ -216,54 +212,6 @@ def test_a_section_that_does_not_fit_gives_way_to_a_shorter_one_after_it(release
     short = next(s for s in index.sections if s.title_path == ("for",))
     context = fit(index.zig_version, [Hit(huge, 2.0), Hit(short, 1.0)], budget=150)  # too little left to cut
     assert context.sections == (short,) and not context.cut
-
-
-def test_a_cut_keeps_the_lines_that_hold_the_querys_words_not_the_head(release):
-    index = load_index(release)
-    context = retrieve(index, "What does @hugeMagic return?", budget=300, k=1)
-    assert [s.title_path for s in context.sections] == [("Huge Example",)] and context.cut
-    block = context.blocks[0]
-    title = render_section(context.sections[0]).splitlines(keepends=True)[0]
-    # the title line first, a note for the beginning left out, the fact at the end of the section
-    assert block.startswith(title + SKIP_NOTE) and block.endswith("After the listing, `@hugeMagic()` returns 42.")
-    assert "A long listing of values." not in block and "value_0 " not in block
-    assert block.count("```") == 2 and CUT_NOTE not in block  # the listing's end: its fence closes in the window
-
-
-def test_a_window_inside_a_code_listing_reopens_and_closes_its_fence(release):
-    index = load_index(release)
-    context = retrieve(index, "What does value_250 compute?", budget=300, k=1)
-    block = context.blocks[0]
-    assert "const value_250 = compute(250);" in block and "value_0 " not in block and "@hugeMagic" not in block
-    assert SKIP_NOTE + "```zig\n    const value_" in block and block.endswith("\n```\n" + CUT_NOTE)
-    assert block.count("```") == 2
-
-
-def test_a_section_that_fits_is_sent_whole_whatever_its_lines_score(release):
-    index = load_index(release)
-    query = "What does @hugeMagic return?"
-    hits = index.search(query, 1)
-    context = fit(index.zig_version, hits, 10_000, score=lines_scorer(index, query))
-    assert context.blocks == (render_section(hits[0].section),) and not context.cut
-
-
-@pytest.mark.parametrize("query", ["What does @hugeMagic return?", "What does value_250 compute?",
-                                   "values compute fn", "Is usingnamespace removed?"])
-def test_a_window_never_takes_the_context_over_its_budget(release, query):
-    index = load_index(release)
-    huge = next(s for s in index.sections if s.title_path == ("Huge Example",))
-    for budget in range(270, 1600, 7):  # MIN_CUT and the header below 270
-        context = fit(index.zig_version, [Hit(huge, 1.0)], budget, score=lines_scorer(index, query))
-        assert context.sections == (huge,) and context.cut  # cut, never dropped: the parts' counts add up
-        assert context.tokens == estimate_tokens(context.text) <= budget
-        assert context.blocks[0].count("```") % 2 == 0
-
-
-def test_evaluation_sends_what_the_proxy_sends(release):
-    """evaluate.py's retrieved context (measure.find) and the serving proxy's (retrieve) are the same fit()."""
-    index = load_index(release)
-    for query in ("What does @hugeMagic return?", "What does value_250 compute?"):
-        assert find(index, query, None, 300, 1).context == retrieve(index, query, 300, 1)
 
 
 def test_budget_holds_with_the_real_qwen3_tokenizer(release, qwen3_tokenizer_dir):

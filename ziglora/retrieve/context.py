@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,15 +18,11 @@ MIN_CUT = 200  # tokens: a cut section shorter than this is too little of it to 
 # Fewer characters per token than Qwen3 and SmolLM2 average on the docs, so that the estimate errs long.
 CHARS_PER_TOKEN = 3
 CUT_NOTE = "[… the rest of this section is left out to fit the context budget]"
-SKIP_NOTE = "[… the beginning of this section is left out to fit the context budget]\n\n"
 SEPARATOR = "\n\n"  # between the header and each section
 FENCE = "```\n"  # closes a code fence a cut left open
-# Windows are runs of lines, not paragraphs: a paragraph (a code listing) can be longer than the room itself.
 _UNIT = re.compile(r"[^\n]*\n*")
-TIE = 1e-9  # a later window must score more than rounding above an earlier one to take its place
 
 TokenCounter = Callable[[str], int]
-LineScorer = Callable[[list[str]], Sequence[float]]  # each line's relevance to the request
 
 
 def estimate_tokens(text: str) -> int:
@@ -104,43 +99,21 @@ def _units(block: str) -> list[str]:
     return [u for u in _UNIT.findall(block) if u]
 
 
-def _window(block: str, room: int, count: TokenCounter, score: LineScorer | None) -> str | None:
-    """The title line and the contiguous run of `block`'s other lines that fits `room` tokens and scores highest (the
-    sum of `score`'s figure for its lines; ties go to the earliest, so without `score` it is the head). Notes say what
-    was left out before and after it; a code fence it starts or ends inside is reopened or closed. None when not even
-    the title line fits."""
+def _cut(block: str, room: int, count: TokenCounter) -> str | None:
+    """The longest leading run of `block`'s lines that fits `room` tokens with the cut note (a code fence left open
+    is closed); None when not even the first line fits."""
+    used, open_fence, best = count(CUT_NOTE), False, None
     units = _units(block)
-    n = len(units)
-    sums = list(itertools.accumulate((count(u) for u in units), initial=0))
-    gains = list(itertools.accumulate(score(units) if score else [0.0] * n, initial=0.0))
-    opener: list[str | None] = [None]  # opener[i]: the fence line still open before line i
-    for unit in units:
-        opener.append((None if opener[-1] else unit) if unit.lstrip().startswith("```") else opener[-1])
-
-    def cost(s: int, e: int) -> int:  # the title line, lines s..e-1 and what the cut adds around them
-        return (sums[e] - sums[s] + sums[1] + (count(SKIP_NOTE) if s > 1 else 0)
-                + (count(opener[s]) if s > 1 and opener[s] else 0)
-                + (count(FENCE) if e < n and opener[e] else 0) + (count(CUT_NOTE) if e < n else 0))
-
-    best, e = None, 1
-    for s in range(1, n):
-        end = n - 1 if s == 1 else n  # the whole block did not fit: a window from its head leaves its last line
-        e = min(max(e, s), end)
-        while e > s and cost(s, e) > room:
-            e -= 1
-        while e < end and cost(s, e + 1) <= room:
-            e += 1
-        if (e > s or s == 1) and cost(s, e) <= room and (
-                best is None or gains[e] - gains[s] > gains[best[1]] - gains[best[0]] + TIE):
-            best = (s, e)
-        if e == n:  # every later window is a part of this one
+    for n, unit in enumerate(units[:-1], 1):  # the whole block did not fit: at least its last line goes
+        used += count(unit)
+        open_fence ^= unit.lstrip().startswith("```")
+        if used + (count(FENCE) if open_fence else 0) > room:
             break
+        best = (n, open_fence)
     if best is None:
         return None
-    s, e = best
-    before = units[0] + (SKIP_NOTE + (opener[s] or "") if s > 1 else "")
-    after = "\n" + (FENCE if opener[e] else "") + CUT_NOTE if e < n else ""
-    return (before + "".join(units[s:e])).rstrip("\n") + after
+    n, open_fence = best
+    return "".join(units[:n]).rstrip("\n") + "\n" + (FENCE if open_fence else "") + CUT_NOTE
 
 
 def prepare(index: Index, count: TokenCounter) -> None:
@@ -154,11 +127,9 @@ def prepare(index: Index, count: TokenCounter) -> None:
             count(unit)
 
 
-def fit(zig_version: str, hits: list[Hit], budget: int, count: TokenCounter = estimate_tokens,
-        score: LineScorer | None = None) -> Context:
+def fit(zig_version: str, hits: list[Hit], budget: int, count: TokenCounter = estimate_tokens) -> Context:
     """Whole sections in rank order while they fit `budget` tokens (header included); the first that does not fit is
-    cut to the run of its lines that `score` rates best for the request (its head without `score`) if at least MIN_CUT
-    tokens are left, else skipped for a later, shorter one.
+    cut to its leading lines if at least MIN_CUT tokens are left, else skipped for a later, shorter one.
 
     The choice adds up the parts' counts (a section with the blank line after it, a line with its line breaks), each
     counted once per process by a remembering counter. BPE merges across the joins can make the whole a few tokens
@@ -175,9 +146,9 @@ def fit(zig_version: str, hits: list[Hit], budget: int, count: TokenCounter = es
             blocks.append(block)
             used += need
             continue
-        if budget - used >= MIN_CUT and (part := _window(block, budget - used, count, score)) is not None:
+        if budget - used >= MIN_CUT and (head := _cut(block, budget - used, count)) is not None:
             sections.append(hit.section)
-            blocks.append(part)
+            blocks.append(head)
             cut = True
             break
     whole = getattr(count, "__wrapped__", count)  # each request's text is new: counted, not remembered
@@ -192,12 +163,7 @@ def fit(zig_version: str, hits: list[Hit], budget: int, count: TokenCounter = es
     return Context(zig_version, (), (), "", 0, False)
 
 
-def lines_scorer(index: Index, query: str) -> LineScorer:
-    """Rates a section's lines for `query` by the index's own BM25, so that a cut keeps the part that answers it."""
-    return functools.partial(index.score_passages, query)
-
-
 def retrieve(index: Index, query: str, budget: int = DEFAULT_BUDGET, k: int = DEFAULT_K,
              count: TokenCounter = estimate_tokens) -> Context:
     """The context for one request: the index's k best sections for `query`, cut to `budget` tokens."""
-    return fit(index.zig_version, index.search(query, k), budget, count, lines_scorer(index, query))
+    return fit(index.zig_version, index.search(query, k), budget, count)

@@ -9,14 +9,12 @@ builds a new one; a build is written to a temporary folder and renamed into plac
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -71,13 +69,6 @@ class Index:
     key: str = ""
     reused: bool = False  # loaded from the cache rather than built
 
-    def score_passages(self, query: str, passages: Sequence[str]) -> np.ndarray:
-        """BM25 scores of `passages` (a section's lines, say) for `query`, the passages as the collection: the index's
-        tokenizer, k1 and b, with the words rare among the passages weighted up; zeros when none shares a word."""
-        bm25 = _passages_bm25(tuple(passages), self.bm25.k1, self.bm25.b)
-        ids = bm25.get_tokens_ids(tokenize(query)) if bm25 else []
-        return bm25.get_scores_from_ids(ids) if ids else np.zeros(len(passages))
-
     def search(self, query: str, k: int) -> list[Hit]:
         """The k best sections for `query` (fewer when fewer share a word with it), best first."""
         ids = self.bm25.get_tokens_ids(tokenize(query))
@@ -90,22 +81,11 @@ class Index:
         return [Hit(self.sections[i], float(scores[i])) for i in top if scores[i] > 0]
 
 
-def _bm25(docs: list[list[str]], k1: float, b: float) -> bm25s.BM25:
-    bm25 = bm25s.BM25(k1=k1, b=b)
-    bm25.index(docs, show_progress=False)
-    return bm25
-
-
-@functools.cache  # bounded by the corpus: its sections' lines, indexed once however many requests cut them
-def _passages_bm25(passages: tuple[str, ...], k1: float, b: float) -> bm25s.BM25 | None:
-    docs = [tokenize(p) for p in passages]
-    return _bm25(docs, k1, b) if any(docs) else None
-
-
 def build(sections: list[Section], zig_version: str, settings: Settings = Settings()) -> Index:
     """An index in memory (no cache)."""
-    docs = [document_tokens(s, settings, zig_version) for s in sections]
-    return Index(_bm25(docs, settings.k1, settings.b), sections, zig_version)
+    bm25 = bm25s.BM25(k1=settings.k1, b=settings.b)
+    bm25.index([document_tokens(s, settings, zig_version) for s in sections], show_progress=False)
+    return Index(bm25, sections, zig_version)
 
 
 def cache_key(files: dict[str, str], settings: Settings) -> str:

@@ -5,15 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ziglora.retrieve.context import (
-    DEFAULT_BUDGET,
-    DEFAULT_K,
-    Context,
-    TokenCounter,
-    estimate_tokens,
-    fit,
-    lines_scorer,
-)
+from ziglora.retrieve.context import DEFAULT_BUDGET, DEFAULT_K, Context, TokenCounter, estimate_tokens, fit
 from ziglora.retrieve.index import Index
 
 RECALL_AT = (1, 3, 5)
@@ -36,7 +28,7 @@ def find(index: Index, query: str, own_id: str | None, budget: int = DEFAULT_BUD
     send."""
     hits = index.search(query, max(*RECALL_AT, k))
     ids = [h.section.id for h in hits]
-    context = fit(index.zig_version, hits[:k], budget, count, lines_scorer(index, query))
+    context = fit(index.zig_version, hits[:k], budget, count)
     return Found(ids.index(own_id) + 1 if own_id in ids else None, own_id in context.ids, context)
 
 
