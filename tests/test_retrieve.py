@@ -3,6 +3,7 @@ the context cut to a token budget; on a small release written here, so no `make 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from ziglora.retrieve.context import (
     retrieve,
     tokenizer_counter,
 )
-from ziglora.retrieve.corpus import NOTES, section_id
+from ziglora.retrieve.corpus import NOTES, Section, section_id
 from ziglora.retrieve.index import Hit, load_index
 from ziglora.retrieve.tokenize import tokenize
 
@@ -194,6 +195,25 @@ def test_a_last_section_that_the_whole_count_takes_over_the_budget_is_left_out(r
 
     context = fit(index.zig_version, hits, budget, joins_cost_more)
     assert len(context.sections) == 2 and context.tokens == joins_cost_more(context.text) <= budget
+
+
+def test_a_cut_section_that_the_whole_count_takes_over_the_budget_is_cut_again_shorter():
+    """The head is chosen by adding up its lines' counts; where the joined text counts longer, the section is cut
+    again with the overshoot taken off its room, so a lone section slightly over the budget still sends its head."""
+    lines = [f"Line {i} of the allocator changes: remap resizes in place or moves the allocation." for i in range(30)]
+    section = Section(NOTES, ("Standard Library", "Allocator API Changes"),
+                      "### Allocator API Changes\n\n" + "\n".join(lines) + "\n")
+
+    def breaks_before_text_cost_more(text: str) -> int:  # as a BPE tokenizer counts a blank line before a word
+        return estimate_tokens(text) + 2 * len(re.findall(r"\n(?=[^\n])", text))
+
+    count = breaks_before_text_cost_more
+    budget = count(header("0.15.2") + SEPARATOR) + count(render_section(section) + SEPARATOR) - 10
+    context = fit("0.15.2", [Hit(section, 1.0)], budget, count)
+    assert context.sections == (section,) and context.cut
+    assert context.tokens == count(context.text) <= budget
+    assert "### Allocator API Changes" in context.blocks[0] and lines[0] in context.blocks[0]
+    assert context.blocks[0].endswith(CUT_NOTE) and lines[-1] not in context.blocks[0]
 
 
 def test_a_section_too_long_for_the_budget_is_cut_at_a_line_with_its_code_fence_closed(release):
