@@ -191,7 +191,7 @@ def test_a_last_section_that_the_whole_count_takes_over_the_budget_is_left_out(r
     assert len(fit(index.zig_version, hits, budget).sections) == 3
 
     def joins_cost_more(text: str) -> int:
-        return estimate_tokens(text) + 5 * text.count("\n\n---")
+        return estimate_tokens(text) + 5 * text.count("\n\n#")  # a join: a section's heading after a blank line
 
     context = fit(index.zig_version, hits, budget, joins_cost_more)
     assert len(context.sections) == 2 and context.tokens == joins_cost_more(context.text) <= budget
@@ -241,13 +241,19 @@ def test_budget_holds_with_the_real_qwen3_tokenizer(release, qwen3_tokenizer_dir
     assert context.cut and context.tokens == count(context.text) and context.tokens <= 400
 
 
-def test_system_message_names_the_release_and_each_section(release):
+def test_system_message_names_the_release_then_pastes_each_section_from_its_own_heading(release):
+    """A section is pasted as the oracle pastes it: its text, which starts with its own heading, and no id line."""
     index = load_index(release)
-    message = retrieve(index, "Is usingnamespace removed?").system_message()
+    context = retrieve(index, "Is usingnamespace removed?")
+    message = context.system_message()
     assert message["role"] == "system"
+    assert message["content"] == SEPARATOR.join([header("0.15.2"), *context.blocks])
     assert "Zig 0.15.2 documentation" in message["content"]
-    assert f"--- {section_id(NOTES, ['Language Changes', 'usingnamespace Removed'])} ---" in message["content"]
-    assert "The `usingnamespace` keyword has been removed." in message["content"]
+    assert context.ids[0] == section_id(NOTES, ["Language Changes", "usingnamespace Removed"])
+    assert context.blocks[0] == ("### usingnamespace Removed\n\n"
+                                 "The `usingnamespace` keyword has been removed. Import declarations one by one.")
+    assert context.blocks == tuple(render_section(s) for s in context.sections)
+    assert all(block == s.text.strip() for block, s in zip(context.blocks, context.sections, strict=True))
 
 
 def test_a_corpus_the_index_cannot_be_cached_beside_is_indexed_in_memory(release, tmp_path, caplog):

@@ -91,7 +91,9 @@ def header(zig_version: str) -> str:
 
 
 def render_section(section: Section) -> str:
-    return f"--- {section.id} ---\n{section.text.strip()}"
+    """A section as the model reads it: its own text, which starts with its heading, as the oracle pastes it (no id
+    line before it: docs/RETRIEVAL.md)."""
+    return section.text.strip()
 
 
 def _units(block: str) -> list[str]:
