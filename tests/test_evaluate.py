@@ -369,7 +369,8 @@ def test_facts_contexts_split_and_kept(tmp_path, facts_file):
         oracle = (out / "logs" / "lora_oracle_" / "facts" / "q0001.log").read_text()
         assert "Marks a parameter as known while compiling." in oracle  # the section's text was in the prompt
         retrieved = (out / "logs" / "lora_retrieved_" / "facts" / "q0002.log").read_text()
-        assert "--- release-notes: defer ---\n## defer\n\nRuns its expression" in retrieved  # found, not handed
+        # found, not handed, and pasted as the oracle pastes a section: from its own heading, no id line before it
+        assert "documentation:\n\n## defer\n\nRuns its expression" in retrieved and "--- release-notes" not in retrieved
         assert report["settings"]["context"] == ["none", "retrieved", "oracle"]
 
         details = report["details"]["facts"]
@@ -398,7 +399,7 @@ def test_facts_contexts_split_and_kept(tmp_path, facts_file):
         assert proc.returncode == 0, proc.stderr
         assert json.loads((one / "eval_report.json").read_text())["settings"]["retrieval"]["k"] == 1
         prompts = [r["messages"][-1]["content"] for r in server.requests[-3:]]
-        assert [p.count("\n--- ") for p in prompts] == [1, 1, 1]
+        assert [p.count("\n## ") for p in prompts] == [1, 1, 1]  # each section starts with its heading
 
         # --split: only the records of that split are asked
         asked = len(server.requests)

@@ -3,6 +3,7 @@ the context cut to a token budget; on a small release written here, so no `make 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from ziglora.retrieve.context import (
     retrieve,
     tokenizer_counter,
 )
-from ziglora.retrieve.corpus import NOTES, section_id
+from ziglora.retrieve.corpus import NOTES, Section, section_id
 from ziglora.retrieve.index import Hit, load_index
 from ziglora.retrieve.tokenize import tokenize
 
@@ -190,10 +191,29 @@ def test_a_last_section_that_the_whole_count_takes_over_the_budget_is_left_out(r
     assert len(fit(index.zig_version, hits, budget).sections) == 3
 
     def joins_cost_more(text: str) -> int:
-        return estimate_tokens(text) + 5 * text.count("\n\n---")
+        return estimate_tokens(text) + 5 * text.count("\n\n#")  # a join: a section's heading after a blank line
 
     context = fit(index.zig_version, hits, budget, joins_cost_more)
     assert len(context.sections) == 2 and context.tokens == joins_cost_more(context.text) <= budget
+
+
+def test_a_cut_section_that_the_whole_count_takes_over_the_budget_is_cut_again_shorter():
+    """The head is chosen by adding up its lines' counts; where the joined text counts longer, the section is cut
+    again with the overshoot taken off its room, so a lone section slightly over the budget still sends its head."""
+    lines = [f"Line {i} of the allocator changes: remap resizes in place or moves the allocation." for i in range(30)]
+    section = Section(NOTES, ("Standard Library", "Allocator API Changes"),
+                      "### Allocator API Changes\n\n" + "\n".join(lines) + "\n")
+
+    def breaks_before_text_cost_more(text: str) -> int:  # as a BPE tokenizer counts a blank line before a word
+        return estimate_tokens(text) + 2 * len(re.findall(r"\n(?=[^\n])", text))
+
+    count = breaks_before_text_cost_more
+    budget = count(header("0.15.2") + SEPARATOR) + count(render_section(section) + SEPARATOR) - 10
+    context = fit("0.15.2", [Hit(section, 1.0)], budget, count)
+    assert context.sections == (section,) and context.cut
+    assert context.tokens == count(context.text) <= budget
+    assert "### Allocator API Changes" in context.blocks[0] and lines[0] in context.blocks[0]
+    assert context.blocks[0].endswith(CUT_NOTE) and lines[-1] not in context.blocks[0]
 
 
 def test_a_section_too_long_for_the_budget_is_cut_at_a_line_with_its_code_fence_closed(release):
@@ -221,13 +241,19 @@ def test_budget_holds_with_the_real_qwen3_tokenizer(release, qwen3_tokenizer_dir
     assert context.cut and context.tokens == count(context.text) and context.tokens <= 400
 
 
-def test_system_message_names_the_release_and_each_section(release):
+def test_system_message_names_the_release_then_pastes_each_section_from_its_own_heading(release):
+    """A section is pasted as the oracle pastes it: its text, which starts with its own heading, and no id line."""
     index = load_index(release)
-    message = retrieve(index, "Is usingnamespace removed?").system_message()
+    context = retrieve(index, "Is usingnamespace removed?")
+    message = context.system_message()
     assert message["role"] == "system"
+    assert message["content"] == SEPARATOR.join([header("0.15.2"), *context.blocks])
     assert "Zig 0.15.2 documentation" in message["content"]
-    assert f"--- {section_id(NOTES, ['Language Changes', 'usingnamespace Removed'])} ---" in message["content"]
-    assert "The `usingnamespace` keyword has been removed." in message["content"]
+    assert context.ids[0] == section_id(NOTES, ["Language Changes", "usingnamespace Removed"])
+    assert context.blocks[0] == ("### usingnamespace Removed\n\n"
+                                 "The `usingnamespace` keyword has been removed. Import declarations one by one.")
+    assert context.blocks == tuple(render_section(s) for s in context.sections)
+    assert all(block == s.text.strip() for block, s in zip(context.blocks, context.sections, strict=True))
 
 
 def test_a_corpus_the_index_cannot_be_cached_beside_is_indexed_in_memory(release, tmp_path, caplog):

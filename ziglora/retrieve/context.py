@@ -91,7 +91,9 @@ def header(zig_version: str) -> str:
 
 
 def render_section(section: Section) -> str:
-    return f"--- {section.id} ---\n{section.text.strip()}"
+    """A section as the model reads it: its own text, which starts with its heading, as the oracle pastes it (no id
+    line before it: docs/RETRIEVAL.md)."""
+    return section.text.strip()
 
 
 def _units(block: str) -> list[str]:
@@ -133,11 +135,12 @@ def fit(zig_version: str, hits: list[Hit], budget: int, count: TokenCounter = es
 
     The choice adds up the parts' counts (a section with the blank line after it, a line with its line breaks), each
     counted once per process by a remembering counter. BPE merges across the joins can make the whole a few tokens
-    longer than that sum, so the whole is counted once more, and a last section that takes it over is left out."""
+    longer than that sum, so the whole is counted once more: a cut section that takes it over is cut again with the
+    overshoot taken off its room, and a whole last section that takes it over is left out."""
     sections: list[Section] = []
     blocks: list[str] = []
     used = count(header(zig_version) + SEPARATOR)
-    cut = False
+    cut_from: str | None = None  # the whole block the last one was cut from
     for hit in hits:
         block = render_section(hit.section)
         need = count(block + SEPARATOR)
@@ -146,20 +149,26 @@ def fit(zig_version: str, hits: list[Hit], budget: int, count: TokenCounter = es
             blocks.append(block)
             used += need
             continue
-        if budget - used >= MIN_CUT and (head := _cut(block, budget - used, count)) is not None:
+        room = budget - used
+        if room >= MIN_CUT and (head := _cut(block, room, count)) is not None:
             sections.append(hit.section)
             blocks.append(head)
-            cut = True
+            cut_from = block
             break
     whole = getattr(count, "__wrapped__", count)  # each request's text is new: counted, not remembered
     while blocks:
         text = SEPARATOR.join([header(zig_version), *blocks])
         tokens = whole(text)
         if tokens <= budget:
-            return Context(zig_version, tuple(sections), tuple(blocks), text, tokens, cut)
+            return Context(zig_version, tuple(sections), tuple(blocks), text, tokens, cut_from is not None)
+        if cut_from is not None:  # each pass takes at least a token off the room, so this ends
+            room -= tokens - budget
+            if room >= MIN_CUT and (head := _cut(cut_from, room, count)) is not None:
+                blocks[-1] = head
+                continue
         sections.pop()
         blocks.pop()
-        cut = False  # only the last block can be the cut one
+        cut_from = None  # only the last block can be the cut one
     return Context(zig_version, (), (), "", 0, False)
 
 
