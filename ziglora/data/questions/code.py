@@ -51,7 +51,7 @@ TOPIC_FORMS = (
 UPGRADE_FORMS = (
     "How do I upgrade code that uses `{t}` to Zig {ver}?",
     "What do I write instead of {t} in Zig {ver}?",
-    "`{t}` is gone in Zig {ver}. What is the code now?",
+    "My code calls `{t}`. How does that look in Zig {ver}?",
     "What replaced {t} in Zig {ver} code?",
     "How is {t} done in Zig {ver}?",
 )
