@@ -68,7 +68,6 @@ LEAD_FORMS = (
 
 class Call(NamedTuple):
     name: str  # as asked: `std.fs.File.stdout()`, `flush()`
-    written: str  # as the block writes it: `stdout.flush()`
     line: str  # the block's line that makes it, stripped
 
 
@@ -110,7 +109,7 @@ def block_calls(block: str, prose: str) -> tuple[list[Call], dict[str, str]]:
                 askable = method not in declared and (is_distinctive(method) or re.search(term_regex(method), prose))
             written_call = written.lstrip(".") + "()"
             if askable and not any(c.name == name + "()" for c in found):
-                found.append(Call(name + "()", written_call, line))
+                found.append(Call(name + "()", line))
                 if previous is not None:
                     before[name + "()"] = previous
             previous = written_call
