@@ -21,11 +21,8 @@ the Reversal Curse). So a fact is one prose sentence of a section (links and emp
 distinctive term, a table row, a `--help` line, a title that states a change, or a name a before/after code
 example ("⬇️") writes differently; the questions never name the section title; a sentence "`X` was renamed to
 `Y`" is asked about X (answered with Y) and about Y (answered with X); and the answer states the sentence first,
-then where it sits in the notes, then the section's smallest Zig block that uses one of its terms. A code block's
-distinctive calls (`std.*` names, builtins, methods with a distinctive name or one the prose names) are asked too:
-by name, by the call before them and by what the block is about (the title's names, the sentence leading into it),
-answered with the lines that make them (kinds code, code-next, code-topic). Nothing is added that the section does
-not say.
+then where it sits in the notes, then the section's smallest Zig block that uses one of its terms. Nothing is
+added that the section does not say.
 
 `accept` is a case-insensitive regex a correct answer should contain: up to three distinctive
 identifiers from the section's body (inline code and code blocks: `@branchHint`-like builtins,

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ziglora.common.io import read_jsonl, write_jsonl
-from ziglora.data.questions.code import code_answer, code_facts, code_questions
 from ziglora.data.questions.facts import facts_of, keywords
 from ziglora.data.questions.forms import fact_answer, fact_questions
 from ziglora.data.questions.sections import (
@@ -50,11 +49,9 @@ def build_facts(records: list[dict], version: str, phrasings: int, seed: int) ->
     with the fact. A term found in the facts of more than MAX_TERM_TOPICS topics is not asked about by name: its
     questions would have as many unrelated answers. A topic is a section with its subsections ("Removal of
     @fence" and its three parts are one topic about `@fence`). A question already asked of another fact is
-    left out (counted): one question, one answer. A cloze is answered with the value it asks for first. Then each
-    code block's calls (code_questions), answered with the lines that make them."""
+    left out (counted): one question, one answer. A cloze is answered with the value it asks for first."""
     sections = [parse_section(r) for r in records]
-    keys = [f"{version}/{n:03d}-{s.anchor}" for n, s in enumerate(sections)]
-    facts = [facts_of(s, key) for s, key in zip(sections, keys, strict=True)]
+    facts = [facts_of(s, f"{version}/{n:03d}-{s.anchor}") for n, s in enumerate(sections)]
     topics_of = defaultdict(set)
     for section, per in zip(sections, facts, strict=True):
         for term in {t for f in per for t in f.terms}:
@@ -63,7 +60,7 @@ def build_facts(records: list[dict], version: str, phrasings: int, seed: int) ->
     train: list[dict] = []
     seen: set[str] = set()
     stats = Counter()
-    for section, per, key in zip(sections, facts, keys, strict=True):
+    for section, per in zip(sections, facts, strict=True):
         stats["sections_without_facts"] += not per
         for fact in per:
             asked = [t for t in fact.terms if len(topics_of[t]) <= MAX_TERM_TOPICS]
@@ -82,22 +79,6 @@ def build_facts(records: list[dict], version: str, phrasings: int, seed: int) ->
                     "id": f"qa-facts/{fact.id}/{kind}/{term or ''}/{i}", "source": "qa-facts",
                     "messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
                     "section": fact.section, "fact": fact.id, "kind": kind, "term": term, "direction": direction,
-                })
-        replaced = {t for f in per for t, d in f.direction.items() if d == "old"}
-        for code in code_facts(section, key, replaced):
-            stats["code_blocks"] += 1
-            for i, (kind, term, question, calls) in enumerate(code_questions(code, version, phrasings, seed)):
-                if question in seen:
-                    stats["questions_asked_twice_left_out"] += 1
-                    continue
-                seen.add(question)
-                stats[f"questions_{kind.replace('-', '_')}"] += 1
-                train.append({
-                    "id": f"qa-facts/{code.id}/{kind}/{term or ''}/{i}", "source": "qa-facts",
-                    "messages": [{"role": "user", "content": question},
-                                 {"role": "assistant", "content": code_answer(code, calls, version, section.level)}],
-                    "section": code.section, "fact": code.id, "kind": kind, "term": term,
-                    "direction": code.topics.get(term, "about"),
                 })
     stats["fact_questions"] = len(train)
     return train, dict(stats)
