@@ -389,6 +389,7 @@ def test_facts_contexts_split_and_kept(tmp_path, facts_file):
         md = (out / "eval_report.md").read_text()
         assert "kept 1 of 2" in md
         assert "| retrieved | 3 |" in md and "100.0% / 100.0% / 100.0% (of 2)" in md
+        assert "sends at most 5 of them, 2,500 tokens, a question" in md  # the settings the rows were asked with
         assert "own section in the top" in proc.stdout  # printed, as `make eval` shows it
 
         # --retrieval-sections 1: only the best section goes into the prompt (this corpus has three)
@@ -398,6 +399,7 @@ def test_facts_contexts_split_and_kept(tmp_path, facts_file):
                             "--retrieval-sections", "1", "--output", str(one))
         assert proc.returncode == 0, proc.stderr
         assert json.loads((one / "eval_report.json").read_text())["settings"]["retrieval"]["k"] == 1
+        assert "sends at most 1 of them, 2,500 tokens, a question" in (one / "eval_report.md").read_text()
         prompts = [r["messages"][-1]["content"] for r in server.requests[-3:]]
         assert [p.count("\n## ") for p in prompts] == [1, 1, 1]  # each section starts with its heading
 

@@ -88,6 +88,7 @@ class FactsSuite(Suite):
                 raise EvalInputError(f"{notes}: --context oracle needs the release notes' sections (make data)")
             self.sections = {tuple(r["title_path"]): r["text"] for r in read_jsonl(notes)}
         self.index = None
+        self.retrieval = {"budget": ctx.args.retrieval_budget, "k": ctx.args.retrieval_sections}
         self.count, self.counted_by = model_counter(ctx.base_model if ctx.answers == "model" else None)
         if RETRIEVED in self.contexts:
             try:
@@ -172,6 +173,7 @@ class FactsSuite(Suite):
             contexts[context] = row
         data: dict[str, Any] = {"contexts": contexts, "tokens_counted_by": self.counted_by}
         if self.index is not None:
+            data["retrieval"] = self.retrieval
             data["corpus"] = {"sections": len(self.index.sections),
                               "tokens": sum(self.count(s.text) for s in self.index.sections)}
         return data, _details_markdown(data)
@@ -191,7 +193,8 @@ def _details_markdown(data: dict[str, Any]) -> str:
         lines.append(f"| {context} | {row['questions']} | {tokens} | {found} | {inside} |")
     if "corpus" in data:
         lines += ["", f"The retriever searches {data['corpus']['sections']} sections of the release's docs, "
-                      f"{data['corpus']['tokens']:,} tokens in all."]
+                      f"{data['corpus']['tokens']:,} tokens in all, and sends at most "
+                      f"{data['retrieval']['k']} of them, {data['retrieval']['budget']:,} tokens, a question."]
     return "\n".join(lines) + "\n"
 
 
