@@ -132,6 +132,27 @@ def test_a_query_sharing_no_word_with_the_corpus_finds_nothing(release):
     assert retrieve(load_index(release), "quantum chromodynamics").text == ""
 
 
+def test_a_section_is_also_found_by_the_questions_generated_about_it(release):
+    """A user asks in words the section's text does not use; build_qa.py's questions about the section (qa-facts
+    records naming it) are a second, lighter field, so those words find it too."""
+    question = "Which builtin tells the optimizer that a path is unlikely to run?"
+    assert section_id(NOTES, ["Language Changes", "Branch Hints"]) not in [h.section.id for h in
+                                                                          load_index(release).search(question, 3)]
+    asked = {"id": "qa/2", "source": "qa-facts", "section": ["Language Changes", "Branch Hints"],
+             "messages": [{"role": "user", "content": "How do I tell the optimizer that a path is unlikely?"},
+                          {"role": "assistant", "content": "`@branchHint(.unlikely)`."}]}
+    write_jsonl(release / "qa_train.jsonl", [QA, asked])
+    write_manifest(release)
+    index = load_index(release)
+    assert index.search(question, 3)[0].section.id == section_id(NOTES, ["Language Changes", "Branch Hints"])
+    assert index.sections == load_index(release, cache_root=release / "other").sections  # still no document of its own
+    reused = load_index(release)
+    assert reused.reused and [h.section for h in reused.search(question, 3)] == [h.section for h in
+                                                                                 index.search(question, 3)]
+    # the section's own words still decide among sections the questions do not tell apart
+    assert index.search("debug allocator leaks", 1)[0].section.title_path == ("Standard Library", "Allocators")
+
+
 # ---------------------------------------------------------------------------------------------- cache
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from ziglora.data.manifest import load_manifest, outputs_of_kind
 
 NOTES = "release-notes"  # the source of the natural questions' `section`
+ASKED = "qa-facts"  # build_qa.py's generated fact questions, each naming the release-notes section it asks about
 # The manifest kinds whose records are sections: langref/release-notes sections and the chat records, of which the
 # cookbook's recipes are documentation (the generated fact Q&A among them is not).
 CORPUS_KINDS = ("doc_sections", "chat")
@@ -65,3 +66,14 @@ def read_sections(release: Path, manifest: dict) -> list[Section]:
             else:
                 sections += [_recipe(r) for r in records if r.get("source") in DOC_CHAT_SOURCES]
     return sections
+
+
+def read_asked(release: Path, manifest: dict) -> dict[tuple[str, ...], list[str]]:
+    """The generated fact questions by the release-notes title path they ask about: the words users ask a section's
+    facts in, which its own text may not use ("what replaced X" for a section that says "X is removed")."""
+    asked: dict[tuple[str, ...], list[str]] = {}
+    for _, records in outputs_of_kind(release, manifest, "chat"):
+        for r in records:
+            if r.get("source") == ASKED and r.get("section"):
+                asked.setdefault(tuple(r["section"]), []).append(r["messages"][0]["content"])
+    return asked

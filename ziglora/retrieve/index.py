@@ -3,6 +3,9 @@
 Why bm25s: maintained, numpy-only (no search server, no JIT), scores a query as a few sparse column sums, and
 saves its index as plain .npy/.json files that load without pickle.
 
+A release-notes section is also scored, at a lower weight, by the questions build_qa.py generated about its facts
+(document expansion, as doc2query: Nogueira et al. 2019), kept as a second BM25 index beside the first.
+
 The cache is `<release>/retrieval/<key>/` (or under `cache_root`): the key hashes the corpus files' sha256 from
 manifest.json with the index settings, so an unchanged release reuses its index and a rebuilt one (or new settings)
 builds a new one; a build is written to a temporary folder and renamed into place whole.
@@ -22,13 +25,15 @@ import bm25s
 import numpy as np
 
 from ziglora.common.io import usual_permissions, write_json
-from ziglora.retrieve.corpus import NOTES, Section, corpus_files, load_release, read_sections
+from ziglora.retrieve.corpus import NOTES, Section, corpus_files, load_release, read_asked, read_sections
 from ziglora.retrieve.tokenize import tokenize
 
 log = logging.getLogger(__name__)
 
-INDEX_FORMAT = 2  # part of the cache key: bump it when tokenize() or document_tokens() change what is indexed
+INDEX_FORMAT = 3  # part of the cache key: bump it when tokenize() or document_tokens() change what is indexed
 META = "meta.json"
+ASKED_DIR = "asked"  # the generated questions' index, inside the cached index's folder
+NO_QUESTION = "\x00"  # what a section nobody asked about is indexed as in the questions' index: no query has it
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class Settings:
     b: float = 0.5  # less length normalization than BM25's usual 0.75: a long section is no worse an answer
     title_weight: int = 3  # a section's own heading counts this many times over its text
     release_weight: int = 1  # a release-notes section also counts the release's name (release_name) this many times
+    asked_weight: float = 0.2  # the generated questions' score, added to the section's own at this weight
 
 
 @dataclass(frozen=True)
@@ -66,26 +72,39 @@ class Index:
     bm25: bm25s.BM25
     sections: list[Section]
     zig_version: str
+    asked: bm25s.BM25 | None = None  # the generated questions, one document per section (None: the release has none)
+    asked_weight: float = 0.0
     key: str = ""
     reused: bool = False  # loaded from the cache rather than built
 
     def search(self, query: str, k: int) -> list[Hit]:
         """The k best sections for `query` (fewer when fewer share a word with it), best first."""
-        ids = self.bm25.get_tokens_ids(tokenize(query))
-        if not ids:
+        words = tokenize(query)
+        ids = self.bm25.get_tokens_ids(words)
+        asked_ids = self.asked.get_tokens_ids(words) if self.asked is not None else []
+        if not ids and not asked_ids:
             return []
-        scores = self.bm25.get_scores_from_ids(ids)
+        scores = self.bm25.get_scores_from_ids(ids) if ids else np.zeros(len(self.sections))
+        if asked_ids:
+            scores = scores + self.asked_weight * self.asked.get_scores_from_ids(asked_ids)
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [Hit(self.sections[i], float(scores[i])) for i in top if scores[i] > 0]
 
 
-def build(sections: list[Section], zig_version: str, settings: Settings = Settings()) -> Index:
-    """An index in memory (no cache)."""
+def build(sections: list[Section], zig_version: str, settings: Settings = Settings(),
+          asked: dict[tuple[str, ...], list[str]] | None = None) -> Index:
+    """An index in memory (no cache); `asked`: generated questions by release-notes title path (read_asked)."""
     bm25 = bm25s.BM25(k1=settings.k1, b=settings.b)
     bm25.index([document_tokens(s, settings, zig_version) for s in sections], show_progress=False)
-    return Index(bm25, sections, zig_version)
+    index = Index(bm25, sections, zig_version, asked_weight=settings.asked_weight)
+    questions = [asked.get(s.title_path, []) if asked and s.source == NOTES else [] for s in sections]
+    if any(questions) and settings.asked_weight:
+        index.asked = bm25s.BM25(k1=settings.k1, b=settings.b)
+        index.asked.index([[w for q in qs for w in tokenize(q)] or [NO_QUESTION] for qs in questions],
+                          show_progress=False)
+    return index
 
 
 def cache_key(files: dict[str, str], settings: Settings) -> str:
@@ -106,8 +125,9 @@ def load_index(release: Path, cache_root: Path | None = None, settings: Settings
         sections = [Section.from_json(rec) for rec in bm25.corpus]
         bm25.corpus = None  # the sections are kept once, as Section objects
         meta = json.loads((target / META).read_text(encoding="utf-8"))
-        return Index(bm25, sections, meta["zig_version"], key, reused=True)
-    index = build(read_sections(release, manifest), manifest["zig_version"], settings)
+        asked = bm25s.BM25.load(target / ASKED_DIR) if (target / ASKED_DIR).is_dir() else None
+        return Index(bm25, sections, meta["zig_version"], asked, settings.asked_weight, key, reused=True)
+    index = build(read_sections(release, manifest), manifest["zig_version"], settings, read_asked(release, manifest))
     index.key = key
     try:
         _save(index, target, {"key": key, "zig_version": index.zig_version, "settings": asdict(settings),
@@ -128,6 +148,8 @@ def _save(index: Index, target: Path, meta: dict) -> None:
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
         index.bm25.save(tmp, corpus=[s.to_json() for s in index.sections], show_progress=False)
+        if index.asked is not None:
+            index.asked.save(tmp / ASKED_DIR, show_progress=False)
         write_json(tmp / META, meta)  # last: a folder with meta.json is complete
         usual_permissions(tmp)
         os.rename(tmp, target)
