@@ -88,7 +88,7 @@ class FactsSuite(Suite):
                 raise EvalInputError(f"{notes}: --context oracle needs the release notes' sections (make data)")
             self.sections = {tuple(r["title_path"]): r["text"] for r in read_jsonl(notes)}
         self.index = None
-        self.retrieval = {"budget": ctx.args.retrieval_budget, "k": ctx.args.retrieval_sections}
+        self.retrieval = self.settings(ctx.args).get("retrieval")  # what the report's settings say, for its markdown
         self.count, self.counted_by = model_counter(ctx.base_model if ctx.answers == "model" else None)
         if RETRIEVED in self.contexts:
             try:
