@@ -7,7 +7,8 @@
 #   bash bench/memory.sh stash && bash bench/memory.sh start     carry [".dev/base"]: install, then the jobs detached
 #   WAIT_S=540 bash bench/memory.sh wait                         until done or WAIT_S; results so far to $OUT
 #   DRY_RUN=1 DATA=raw_data/zig-0.14.0 bash bench/memory.sh jobs print what the jobs would run (any machine)
-# The jobs, in order; everything before default_run runs alone on the GPU (it is the speed comparison):
+# The jobs, in order; everything before default_run runs alone on the GPU (it is the speed comparison; SPEED=0
+# leaves raw to rows out, for a call that measures only the default run):
 #   make            the random-weight Qwen3-8B-shape checkpoint
 #   raw             raw loop 4096 x 2, 20 measured steps: the baseline (every layer checkpointed)
 #   defaults        train_lora.py's defaults (4096 x 1 x 8, kept layers from the cap), 33 steps, no probe
@@ -27,7 +28,7 @@ set -uo pipefail
 export DEV=/tmp/dev W=/tmp/mem MODEL=/tmp/qwen3-8b-random
 # nothing is installed there: the wheels go to /tmp/site, and the jobs run from a copy of the repo (`start`)
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
-export B2=${B2:-1} KEEP0=${KEEP0:-0} CEILING=${CEILING:-1} ROWS=${ROWS:-0} TEACHER=${TEACHER:-1}
+export SPEED=${SPEED:-1} B2=${B2:-1} KEEP0=${KEEP0:-0} CEILING=${CEILING:-1} ROWS=${ROWS:-0} TEACHER=${TEACHER:-1}
 export DEFAULT_RUN_EPOCHS=${DEFAULT_RUN_EPOCHS-1}
 
 run_jobs() {
@@ -46,6 +47,13 @@ run_jobs() {
   say nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv
   [ -f "$MODEL/config.json" ] || say env TOKENIZER_DIR=$DEV/tok python3 $DEV/raw_qlora_loop.py make "$MODEL"
   echo "make done $(date +%T)"
+  if [ "$SPEED" = 1 ]; then speed_jobs; fi
+  tl default_run --gpu-memory-cap-gib 22 ${DEFAULT_RUN_EPOCHS:+--max-epochs "$DEFAULT_RUN_EPOCHS"} \
+    ${DEFAULT_RUN_FLAGS:-}
+  [ "$TEACHER" != 1 ] || tl teacher --gpu-memory-cap-gib 22 --distill facts,general --max-steps 3 --facts-eval none
+}
+
+speed_jobs() {  # raw loop to rows, in run_jobs' shell
   if [ -n "${DRY_RUN:-}" ]; then
     echo "OUT=$W SEQ=4096 BATCH=2 STEPS=20 CAP_GIB=22 python3 $DEV/raw_qlora_loop.py bench $MODEL unsloth"
   else
@@ -67,9 +75,6 @@ run_jobs() {
     python3 bench/decode_rows.py --model "$MODEL" --data "$DATA" > "$W/rows.log" 2>&1
     echo "rows rc=$? $(date +%T)"
   fi
-  tl default_run --gpu-memory-cap-gib 22 ${DEFAULT_RUN_EPOCHS:+--max-epochs "$DEFAULT_RUN_EPOCHS"} \
-    ${DEFAULT_RUN_FLAGS:-}
-  [ "$TEACHER" != 1 ] || tl teacher --gpu-memory-cap-gib 22 --distill facts,general --max-steps 3 --facts-eval none
 }
 
 case "${1:-}" in
@@ -86,7 +91,7 @@ case "${1:-}" in
     rm -rf "$W" "$W-repo" && mkdir -p "$W" "$W-repo" || exit 1
     tar cf - --exclude=./.dev . | tar xf - -C "$W-repo" || exit 1  # the next call's tree replaces this one
     (cd "$W-repo" && { PYTHONPATH=/tmp/site:$W-repo setsid bash -c \
-      "$(declare -f run_jobs); run_jobs; touch $W/done" > "$W/jobs.log" 2>&1 < /dev/null & echo $! > "$W.pid"; })
+      "$(declare -f run_jobs speed_jobs); run_jobs; touch $W/done" > "$W/jobs.log" 2>&1 < /dev/null & echo $! > "$W.pid"; })
     sleep "${START_WAIT_S:-30}"; tail -n 5 "$W/jobs.log" ;;
   jobs)  # the jobs in this shell (DRY_RUN=1: only what they would run)
     run_jobs ;;
