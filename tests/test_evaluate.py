@@ -403,6 +403,17 @@ def test_facts_contexts_split_and_kept(tmp_path, facts_file):
         prompts = [r["messages"][-1]["content"] for r in server.requests[-3:]]
         assert [p.count("\n## ") for p in prompts] == [1, 1, 1]  # each section starts with its heading
 
+        # a whole retrieved section that is the question's own is the oracle's very prompt: asked once, one answer
+        asked = len(server.requests)
+        proc = run_evaluate(tmp_path, {}, "--base-url", server.url, "--suites", "facts", "--facts", str(facts_file),
+                            "--zig-version", "0.14.0", "--models", "base", "--context", "oracle,retrieved",
+                            "--retrieval-sections", "1", "--output", str(tmp_path / "same"))
+        assert proc.returncode == 0, proc.stderr
+        assert len(server.requests) == asked + 3  # q0001 and q0002 once for both contexts, q0003 retrieved only
+        same = json.loads((tmp_path / "same" / "eval_report.json").read_text())
+        assert {r["model"]: (r["pass@1"], r["total"]) for r in same["results"]} == {
+            "base (oracle)": (2, 2), "base (retrieved)": (2, 3)}
+
         # --split: only the records of that split are asked
         asked = len(server.requests)
         proc = run_evaluate(tmp_path, {}, "--base-url", server.url, "--suites", "facts", "--facts", str(facts_file),

@@ -10,6 +10,7 @@ import functools
 import re
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,11 @@ class Context:
     logs_dir: Path
     compile_slots: threading.Semaphore  # compiling is CPU-bound: at most --jobs at once
     base_model: str | None = None  # the served base model (--base-model, or the adapters' parent the server lists)
+    # Each (model, prompt) is asked once a run: a greedy answer to the same prompt differs only by the batch it
+    # lands in on the server, and two contexts that send the same prompt (a retrieved section that is the oracle's
+    # own) must not score differently for that (docs/RETRIEVAL.md).
+    _answers: dict[tuple[str, str], Future] = field(default_factory=dict, repr=False)
+    _answers_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @functools.cached_property
     def zig(self) -> Zig:
@@ -115,7 +121,17 @@ class Context:
         if self.answers == "stub":
             return stub
         assert self.client is not None
-        return self.client.chat(model, prompt)
+        with self._answers_lock:
+            answer = self._answers.get((model, prompt))
+            first = answer is None
+            if first:
+                answer = self._answers[(model, prompt)] = Future()
+        if first:
+            try:
+                answer.set_result(self.client.chat(model, prompt))
+            except BaseException as e:  # every asker of this prompt gets the same error
+                answer.set_exception(e)
+        return answer.result()
 
     def log_dir(self, model: str, suite: str) -> Path:
         return self.logs_dir / safe_name(model) / suite
