@@ -15,7 +15,7 @@ def test_facts_proof_asks_the_questions_of_the_release_it_trains_on():
     assert len(evaluations) == 3
     assert all("--zig-version 0.15.2" in line for line in evaluations)
     assert ("--facts evals/zig-0.15.2/natural.jsonl --split test --context none,retrieved,oracle "
-            "--retrieval-budget 600 --retrieval-sections 1") in out
+            "--retrieval-budget 3000 --retrieval-sections 1") in out
     assert "0.14.0" not in out
 
 
