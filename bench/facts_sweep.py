@@ -43,7 +43,7 @@ class Run:
 
 
 DISTILL = ("--distill", "facts,general")
-FOCUSED_SHAPE = ("--max-seq-len", "2048", "--batch-size", "1", "--grad-accum", "1", "--facts-patience", "9")
+FOCUSED_SHAPE = ("--max-seq-len", "2048", "--batch-size", "1", "--grad-accum", "1")  # the recipe's on a CPU
 RELEASES = ("0.14.0", "0.15.2")
 RUNS: dict[str, Run] = {
     # exactly `make train MODEL=smollm2-135m` (on the release named)
@@ -65,7 +65,8 @@ RUNS: dict[str, Run] = {
     # `make all`'s CPU recipe at its CPU shape (one 2048-token window a step), on a GPU in a minute instead of a CPU's
     # quarter hour: N focused sections (the recipe: 3), more epochs, other rates, rank, the section-level Q&A; the
     # probe never stops them early (docs/RESULTS.md, "The CPU run of `make all`")
-    **{f"focused{name}": Run(("--config", "recipes/focused.yaml", *FOCUSED_SHAPE, *flags)) for name, flags in (
+    **{f"focused{name}": Run(("--config", "recipes/focused.yaml", *FOCUSED_SHAPE, "--facts-patience", "9", *flags))
+       for name, flags in (
         ("", ()), ("-e6", ("--max-epochs", "6")), ("-2", ("--focus-sections", "2", "--max-epochs", "7")),
         ("-5", ("--focus-sections", "5", "--max-epochs", "5")),
         ("-lr1e-3", ("--learning-rate", "1e-3", "--max-epochs", "7")),

@@ -104,9 +104,9 @@ class Context:
     logs_dir: Path
     compile_slots: threading.Semaphore  # compiling is CPU-bound: at most --jobs at once
     base_model: str | None = None  # the served base model (--base-model, or the adapters' parent the server lists)
-    # Each (model, prompt) is asked once a run: a greedy answer to the same prompt differs only by the batch it
-    # lands in on the server, and two contexts that send the same prompt (a retrieved section that is the oracle's
-    # own) must not score differently for that (docs/RETRIEVAL.md).
+    # Each (model, prompt) is asked once a run: vLLM's CPU build does not give the same greedy answer to the same
+    # prompt every time, and two contexts that send the same prompt (a retrieved section that is the oracle's own)
+    # must not score differently for that (docs/RETRIEVAL.md).
     _answers: dict[tuple[str, str], Future] = field(default_factory=dict, repr=False)
     _answers_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
