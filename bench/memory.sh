@@ -20,8 +20,11 @@
 #                   ceiling and the bytes a kept layer holds (against raw's peak, every layer checkpointed)
 #   rows            (ROWS=1) bench/decode_rows.py: the same answers with Unsloth's decode cache sized to the answer
 #   default_run     --gpu-memory-cap-gib 22 and nothing else (DEFAULT_RUN_EPOCHS=N: --max-epochs N; empty: all;
-#                   DEFAULT_RUN_FLAGS: more flags)
+#                   DEFAULT_RUN_FLAGS: more flags; DEFAULT_RUN=0: not run)
 #   teacher         (TEACHER=1) the defaults with --distill facts,general, 3 steps: the teacher pass's time and peak
+#   gpu1, gpu2      (DDP=1, nvidia-h200-x2) the defaults under the cap, 33 steps, no probe: on GPU 0, then data
+#                   parallel on both through accelerate launch (summarize.py's data_parallel: the speed-up)
+# Every job but gpu2 runs on GPU 0 alone (a plain python3 run that sees two GPUs would be wrapped in DataParallel).
 # Results: $OUT/memory.json (bench/summarize.py: tokens/s against the raw loop, peaks per phase, kept layers, the
 # loss comparison) and memory-files.tar.gz (every log and report).
 set -uo pipefail
@@ -29,17 +32,19 @@ export DEV=/tmp/dev W=/tmp/mem MODEL=/tmp/qwen3-8b-random
 # nothing is installed there: the wheels go to /tmp/site, and the jobs run from a copy of the repo (`start`)
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
 export SPEED=${SPEED:-1} B2=${B2:-1} KEEP0=${KEEP0:-0} CEILING=${CEILING:-1} ROWS=${ROWS:-0} TEACHER=${TEACHER:-1}
+export DDP=${DDP:-0} DEFAULT_RUN=${DEFAULT_RUN:-1} CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-0}
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1  # the host's rule for NVLink
 export DEFAULT_RUN_EPOCHS=${DEFAULT_RUN_EPOCHS-1}
 
 run_jobs() {
   DATA=${DATA:-/tmp/data/zig-$(python3 -m ziglora.release.site ${ZIG_VERSION:-})} || return 1
   say() { if [ -n "${DRY_RUN:-}" ]; then echo "$*"; else "$@"; fi; }
-  tl() {  # NAME FLAGS...: one train_lora.py run, its log NAME.log and its report run_NAME.json
+  tl() {  # NAME FLAGS...: one train_lora.py run (LAUNCH: its launcher), its log NAME.log, its report run_NAME.json
     local name=$1; shift
     if [ -n "${DRY_RUN:-}" ]; then
-      echo "python3 train_lora.py --model $MODEL --data $DATA --output $W/$name $*"; return
+      echo "${LAUNCH:-python3} train_lora.py --model $MODEL --data $DATA --output $W/$name $*"; return
     fi
-    python3 train_lora.py --model "$MODEL" --data "$DATA" --output "$W/$name" "$@" > "$W/$name.log" 2>&1
+    ${LAUNCH:-python3} train_lora.py --model "$MODEL" --data "$DATA" --output "$W/$name" "$@" > "$W/$name.log" 2>&1
     local rc=$?
     cp "$W/$name/train_report.json" "$W/run_$name.json" 2>/dev/null
     echo "$name rc=$rc $(date +%T)"
@@ -48,9 +53,19 @@ run_jobs() {
   [ -f "$MODEL/config.json" ] || say env TOKENIZER_DIR=$DEV/tok python3 $DEV/raw_qlora_loop.py make "$MODEL"
   echo "make done $(date +%T)"
   if [ "$SPEED" = 1 ]; then speed_jobs; fi
-  tl default_run --gpu-memory-cap-gib 22 ${DEFAULT_RUN_EPOCHS:+--max-epochs "$DEFAULT_RUN_EPOCHS"} \
+  [ "$DEFAULT_RUN" != 1 ] || tl default_run --gpu-memory-cap-gib 22 ${DEFAULT_RUN_EPOCHS:+--max-epochs "$DEFAULT_RUN_EPOCHS"} \
     ${DEFAULT_RUN_FLAGS:-}
   [ "$TEACHER" != 1 ] || tl teacher --gpu-memory-cap-gib 22 --distill facts,general --max-steps 3 --facts-eval none
+  [ "$DDP" != 1 ] || ddp_jobs
+}
+
+ddp_jobs() {  # the defaults under the cap on one GPU, then on two; summarize.py reads train_{1,2}gpu_defaults.json
+  local short=(--gpu-memory-cap-gib 22 --warmup-steps-excluded 3 --facts-eval none --logging-steps 1 --max-steps 33)
+  tl gpu1 "${short[@]}"
+  CUDA_VISIBLE_DEVICES=0,1 LAUNCH="python3 -m accelerate.commands.launch --num_processes 2 --multi_gpu" \
+    tl gpu2 "${short[@]}"
+  [ -n "${DRY_RUN:-}" ] || { cp "$W/run_gpu1.json" "$W/train_1gpu_defaults.json"
+                             cp "$W/run_gpu2.json" "$W/train_2gpu_defaults.json"; } 2>/dev/null
 }
 
 speed_jobs() {  # raw loop to rows, in run_jobs' shell
@@ -91,7 +106,7 @@ case "${1:-}" in
     rm -rf "$W" "$W-repo" && mkdir -p "$W" "$W-repo" || exit 1
     tar cf - --exclude=./.dev . | tar xf - -C "$W-repo" || exit 1  # the next call's tree replaces this one
     (cd "$W-repo" && { PYTHONPATH=/tmp/site:$W-repo setsid bash -c \
-      "$(declare -f run_jobs speed_jobs); run_jobs; touch $W/done" > "$W/jobs.log" 2>&1 < /dev/null & echo $! > "$W.pid"; })
+      "$(declare -f run_jobs speed_jobs ddp_jobs); run_jobs; touch $W/done" > "$W/jobs.log" 2>&1 < /dev/null & echo $! > "$W.pid"; })
     sleep "${START_WAIT_S:-30}"; tail -n 5 "$W/jobs.log" ;;
   jobs)  # the jobs in this shell (DRY_RUN=1: only what they would run)
     run_jobs ;;

@@ -47,7 +47,7 @@ tree (at most 64): split the SmolLM2 wheel into smaller parts (rm -r .dev/smol*,
 done
 echo 'facts_sweep.sh, each call within 30 s of the last:'
 echo '  carry [".dev/base"] command "bash bench/facts_sweep.sh stash"'
-smols=(.dev/smol*)
+mapfile -t smols < <(ls -dv .dev/smol*)  # smol2 before smol10
 for d in "${smols[@]:0:${#smols[@]}-1}"; do echo "  carry [\"$d\"] command \"bash bench/facts_sweep.sh stash\""; done
 echo '  carry [".'"${smols[-1]#.}"'"] command "bash bench/facts_sweep.sh stash && DEADLINE_S=900 START_WAIT_S=150 bash bench/facts_sweep.sh start"'
 echo '  command "WAIT_S=540 bash bench/facts_sweep.sh wait" until done; "bash bench/facts_sweep.sh fetch NAME" for an adapter'
