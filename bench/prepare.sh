@@ -37,8 +37,7 @@ fi
 for d in .whl .tok .bench .dev; do grep -qx "/$d/" .git/info/exclude || echo "/$d/" >> .git/info/exclude; done
 du -sh .dev/* .whl
 # What a call carries: the tree (tracked and untracked files git does not ignore) plus its carry, at most 64 MiB.
-# The tree grows with results/ (22 MB on 2026-12-01, 34 MB with two committed adapters): say so here, not as a
-# refused device call.
+# The tree grows with results/ (34 MB with two committed adapters): say so here, not as a refused device call.
 tree_bytes=$(git ls-files -z --cached --others --exclude-standard | du -cb --files0-from=- 2>/dev/null | tail -n 1 | cut -f1)
 for carry in .dev/base .dev/smol*; do
   bytes=$(( tree_bytes + $(du -cb $carry | tail -n 1 | cut -f1) ))
