@@ -23,7 +23,6 @@ SHAPES=${SHAPES:-"4096:2 2048:2 32768:1"}
 # GPUS="0": baseline and train_lora.py take turns on GPU 0 (leaves GPU 1 free for other work);
 # GPUS="0 1": side by side, baseline on the first, train_lora.py on the second (half the wall time).
 GPUS=${GPUS:-"0 1"}
-DDP=${DDP:-0}  # 1: also train at the defaults on one GPU, then data parallel on two
 
 collect() {  # at most 8 files come back from a device call: the summary plus one archive of everything
   mkdir -p "$OUT"
@@ -52,18 +51,6 @@ run_all() {
     cp "$WORK/adapter_${seq}x${batch}/train_report.json" "$WORK/train_${seq}x${batch}.json" 2>/dev/null
     wait
   done
-  if [ "$DDP" = 1 ]; then
-    # Data parallel at train_lora.py's defaults (4096 x 2, 4 micro-steps per optimizer step, so gradients are
-    # all-reduced once per 4 micro-steps): one GPU, then both, same per-GPU batch and window.
-    common=(train_lora.py --model "$MODEL" --data "$DATA" --max-steps $((STEPS + 3)) --warmup-steps-excluded 3
-            --eval-share 0 --facts-eval none)
-    CUDA_VISIBLE_DEVICES=0 python3 "${common[@]}" --output "$WORK/adapter_defaults" \
-      > "$WORK/train_1gpu_defaults.log" 2>&1
-    cp "$WORK/adapter_defaults/train_report.json" "$WORK/train_1gpu_defaults.json" 2>/dev/null
-    python3 -m accelerate.commands.launch --num_processes 2 --multi_gpu "${common[@]}" \
-      --output "$WORK/adapter_ddp2_defaults" > "$WORK/train_2gpu_defaults.log" 2>&1
-    cp "$WORK/adapter_ddp2_defaults/train_report.json" "$WORK/train_2gpu_defaults.json" 2>/dev/null
-  fi
   touch "$WORK/done"
 }
 

@@ -59,13 +59,11 @@ run_jobs() {
   [ "$DDP" != 1 ] || ddp_jobs
 }
 
-ddp_jobs() {  # the defaults under the cap on one GPU, then on two; summarize.py reads train_{1,2}gpu_defaults.json
+ddp_jobs() {  # the defaults under the cap on one GPU, then on two (summarize.py: run_gpu2 against run_gpu1)
   local short=(--gpu-memory-cap-gib 22 --warmup-steps-excluded 3 --facts-eval none --logging-steps 1 --max-steps 33)
   tl gpu1 "${short[@]}"
   CUDA_VISIBLE_DEVICES=0,1 LAUNCH="python3 -m accelerate.commands.launch --num_processes 2 --multi_gpu" \
     tl gpu2 "${short[@]}"
-  [ -n "${DRY_RUN:-}" ] || { cp "$W/run_gpu1.json" "$W/train_1gpu_defaults.json"
-                             cp "$W/run_gpu2.json" "$W/train_2gpu_defaults.json"; } 2>/dev/null
 }
 
 speed_jobs() {  # raw loop to rows, in run_jobs' shell

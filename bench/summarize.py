@@ -2,11 +2,12 @@
 
     python bench/summarize.py DIR > bench.json
 
-DIR holds bench_unsloth_<seq>x<batch>.json (raw_qlora_loop.py), train_<seq>x<batch>.json and
-train_{1gpu,2gpu}_defaults.json (train_lora.py's train_report.json); bench/memory.sh's runs are run_<name>.json,
-each against every raw loop that ran, and a variant run_<name>_<variant>.json (run_defaults_keep0.json) of as many
-steps has its loss compared step by step with run_<name>.json. Real tokens/s counts non-pad tokens only:
-the raw loop trains on full random rows (no padding), train_lora.py on packed corpus windows.
+DIR holds bench_unsloth_<seq>x<batch>.json (raw_qlora_loop.py) and train_<seq>x<batch>.json (train_lora.py's
+train_report.json); bench/memory.sh's runs are run_<name>.json, each against every raw loop that ran, a variant
+run_<name>_<variant>.json (run_defaults_keep0.json) of as many steps has its loss compared step by step with
+run_<name>.json, and run_gpu2.json (data parallel on two GPUs) is compared with run_gpu1.json (one). Real
+tokens/s counts non-pad tokens only: the raw loop trains on full random rows (no padding), train_lora.py on packed
+corpus windows.
 
 The raw loop reports tokens/s from its median step; train_lora.py from the mean over its measured steps (all
 tokens / all step time). `train_lora_vs_raw` compares like with like: the raw loop's mean, read from the step
@@ -102,7 +103,7 @@ def summarize(directory: Path) -> dict:
                 row["train_lora_vs_raw"] = round(mine / base, 3)
         shapes.append(row)
     result: dict = {"shapes": shapes}
-    single, multi = directory / "train_1gpu_defaults.json", directory / "train_2gpu_defaults.json"
+    single, multi = directory / "run_gpu1.json", directory / "run_gpu2.json"
     if single.is_file() and multi.is_file():
         one, two = ours(json.loads(single.read_text())), ours(json.loads(multi.read_text()))
         entry = {"shape": "train_lora.py defaults", "single_gpu": one, "two_gpus": two}
