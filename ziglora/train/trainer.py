@@ -35,7 +35,7 @@ class Fit:
 
 
 def training_arguments(s: Settings, be: Backend, evaluates: bool) -> TrainingArguments:
-    return TrainingArguments(
+    return one_gpu_per_process(TrainingArguments(
         output_dir=s.checkpoints,
         per_device_train_batch_size=s.batch_size, per_device_eval_batch_size=s.batch_size,
         gradient_accumulation_steps=s.grad_accum, max_steps=s.max_steps, num_train_epochs=s.max_epochs,
@@ -58,7 +58,18 @@ def training_arguments(s: Settings, be: Backend, evaluates: bool) -> TrainingArg
         report_to=s.report_to, seed=s.seed, data_seed=s.seed,
         remove_unused_columns=False,  # the collator needs the packing's seq_lengths column
         ddp_find_unused_parameters=False, dataloader_pin_memory=be.cuda, disable_tqdm=False,
-    )
+    ))
+
+
+def one_gpu_per_process(args: TrainingArguments) -> TrainingArguments:
+    """A process that sees several GPUs still trains on one: the Trainer would multiply the micro-batch by the GPU
+    count (and wrap a bf16 model in nn.DataParallel) while the model and its memory plan sit on cuda:0. Several GPUs
+    train through `accelerate launch`, one process each (docs/TRAINING.md)."""
+    if args.n_gpu > 1:
+        log(f"{args.n_gpu} GPUs visible to one process: training on {args.device}; to train on all of them run "
+            f"`accelerate launch --num_processes {args.n_gpu} --multi_gpu train_lora.py ...`")
+        args._n_gpu = 1  # n_gpu is a read-only property over this attribute; Unsloth sets it the same way
+    return args
 
 
 def batch_collator(packing: str, pad_token_id: int):
