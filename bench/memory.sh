@@ -24,7 +24,7 @@
 #   teacher         (TEACHER=1) the defaults with --distill facts,general, 3 steps: the teacher pass's time and peak
 #   gpu1, gpu2      (DDP=1, nvidia-h200-x2) the defaults under the cap, 33 steps, no probe: on GPU 0, then data
 #                   parallel on both through accelerate launch (summarize.py's data_parallel: the speed-up)
-# Every job but gpu2 runs on GPU 0 alone (a plain python3 run that sees two GPUs would be wrapped in DataParallel).
+# Every job but gpu2 sees GPU 0 alone, as on a one-card machine.
 # Results: $OUT/memory.json (bench/summarize.py: tokens/s against the raw loop, peaks per phase, kept layers, the
 # loss comparison) and memory-files.tar.gz (every log and report).
 set -uo pipefail
